@@ -1,0 +1,200 @@
+//! The HTTP routes and the response helpers they share.
+
+mod authorize;
+mod dev;
+mod keys;
+mod logout;
+mod sign_in;
+mod token;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::pages;
+use crate::state::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/token", post(token::token))
+        .route("/keys", get(keys::keys))
+        .route("/.well-known/openid-configuration", get(keys::discovery))
+        .route("/oidc/logout", get(logout::logout))
+        .route("/dev", get(dev::index))
+        .route("/dev/idp-initiated", get(dev::idp_initiated))
+        .route("/dev/sign-in", post(sign_in::sign_in))
+        .layer(middleware::from_fn(log_request))
+        .with_state(shared)
+}
+
+/// One line per request: method, path (never the query: it carries codes and tokens), status.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+/// Query or form parameters. Per RFC 6749 §3.1 an empty value counts as absent.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub(crate) fn parse(raw: &[u8]) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn is_repeated(&self, name: &str) -> bool {
+        self.0.iter().filter(|(k, _)| k == name).count() > 1
+    }
+
+    /// The first parameter that appears more than once (RFC 6749 forbids repeats).
+    pub(crate) fn repeated(&self) -> Option<&str> {
+        self.0.iter().enumerate().find_map(|(i, (k, _))| {
+            self.0[..i]
+                .iter()
+                .any(|(earlier, _)| earlier == k)
+                .then_some(k.as_str())
+        })
+    }
+}
+
+const NO_STORE: [(header::HeaderName, &str); 2] = [
+    (header::CACHE_CONTROL, "no-store"),
+    (header::PRAGMA, "no-cache"),
+];
+
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        NO_STORE,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) fn error_page(title: &str, message: &str) -> Response {
+    html(StatusCode::BAD_REQUEST, pages::error(title, message))
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        NO_STORE,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// An RFC 6749 §5.2 error body.
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    json_response(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
+}
+
+/// A 302 (what Scalekit sends; axum's `Redirect` has no 302 constructor).
+pub(crate) fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => {
+            (StatusCode::FOUND, NO_STORE, [(header::LOCATION, location)]).into_response()
+        }
+        Err(_) => error_page(
+            "Bad redirect",
+            "The redirect target is not a valid header value.",
+        ),
+    }
+}
+
+/// `base` with `pairs` appended to its query (keeping any query it already has).
+pub(crate) fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    let present: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| (*name, v)))
+        .collect();
+    // Opening `query_pairs_mut` with nothing to add would still leave a bare `?`.
+    if !present.is_empty() {
+        url.query_pairs_mut().extend_pairs(present);
+    }
+    Some(url.into())
+}
+
+/// Redirects an authorization error back to a redirect URI that has already been validated.
+pub(crate) fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    match with_query(
+        redirect_uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+        ],
+    ) {
+        Some(location) => redirect(&location),
+        None => error_page(
+            "Invalid redirect URI",
+            "The redirect_uri is not a valid URL.",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_treat_empty_values_as_absent_and_find_repeats() {
+        let p = Params::parse(b"a=1&b=&c=x%20y&a=2");
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+        assert_eq!(p.repeated(), Some("a"));
+        assert!(p.is_repeated("a") && !p.is_repeated("c"));
+        assert_eq!(Params::parse(b"a=1&b=2").repeated(), None);
+    }
+
+    #[test]
+    fn with_query_keeps_the_existing_query() {
+        assert_eq!(
+            with_query("http://h/cb?x=1", &[("code", Some("c")), ("state", None)]).as_deref(),
+            Some("http://h/cb?x=1&code=c")
+        );
+        assert_eq!(
+            with_query("http://h/bye", &[("state", None)]).as_deref(),
+            Some("http://h/bye")
+        );
+    }
+}

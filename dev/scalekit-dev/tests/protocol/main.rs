@@ -1,0 +1,7 @@
+//! The dev server's wire protocol, driven over HTTP the way the login Lambdas and a browser do.
+
+mod authorize;
+mod common;
+mod faults;
+mod keys_logout_dev;
+mod token;

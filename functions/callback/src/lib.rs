@@ -1,0 +1,256 @@
+//! `GET /api/callback`: finishes the login Scalekit redirected back from.
+//!
+//! Order matters: the `state` is checked against this browser's transaction cookie before
+//! anything reaches Scalekit; then the code is exchanged with the PKCE verifier, the ID token is
+//! fully verified (nonce included), and only then is a session written and its cookies set.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::config::Needs;
+use shared::http::{self, single_query_param, ApiError};
+use shared::scalekit::{unix_now, IdpError, TokenSet};
+use shared::secret::{AuthorizationCode, SessionId};
+use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
+use shared::session::{
+    new_session_id, session_key, transaction_cookie_name, SessionRecord, Transaction,
+    TransactionError,
+};
+use shared::{failures, App};
+
+/// The callback exchanges codes and writes sessions.
+pub const NEEDS: Needs = Needs {
+    client_secret: true,
+    session_table: true,
+};
+
+/// Handles one request. Expected failures are responses, never `Err`.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let state = single_query_param(&req, "state").ok().flatten();
+    match callback(app, &req, state.as_deref()).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(outcome = "callback_refused", code = error.code);
+            let mut response = error.to_response(&req);
+            if let Some(state) = state {
+                // The transaction is spent whatever went wrong: a retry must start a new login.
+                http::set_cookie(
+                    &mut response,
+                    &expired_cookie(&transaction_cookie_name(&state)),
+                );
+            }
+            response
+        }
+    }
+}
+
+fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    single_query_param(req, name)
+        .map(|v| v.filter(|v| !v.is_empty()))
+        .map_err(|()| {
+            ApiError::bad_request(
+                "invalid_request",
+                "A query parameter was given more than once.",
+            )
+        })
+}
+
+async fn callback(
+    app: &App,
+    req: &Request,
+    state: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(error) = query(req, "error")? {
+        return Err(idp_reported_error(&error));
+    }
+    if let (Some(token), None) = (query(req, "idp_initiated_login")?, query(req, "code")?) {
+        // Older Scalekit set-ups deliver IdP-initiated logins to the redirect URI.
+        let mut url = String::from("/api/login?idp_initiated_login=");
+        url.extend(url::form_urlencoded::byte_serialize(token.as_bytes()));
+        return Ok(http::redirect(&url));
+    }
+    let (Some(state), Some(code)) = (state.filter(|s| !s.is_empty()), query(req, "code")?) else {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "The sign-in response is missing its code or state.",
+        ));
+    };
+    let keys = app
+        .session_keys
+        .get()
+        .await
+        .map_err(|e| failures::secrets(&e))?;
+    let cookies = http::request_cookies(req);
+    let transaction = Transaction::from_cookies(&cookies, state, &keys.transaction, unix_now())
+        .map_err(transaction_error)?;
+
+    let origin = http::public_origin(req, app.config.app_base_url.as_deref()).ok_or(
+        ApiError::bad_request("invalid_host", "The request has no usable Host header."),
+    )?;
+    let redirect_uri = format!("{origin}/api/callback");
+    let tokens = exchange(
+        app,
+        &AuthorizationCode::new(code),
+        &redirect_uri,
+        &transaction,
+    )
+    .await?;
+    let id_token = tokens
+        .id_token
+        .as_ref()
+        .expect("exchange_code requires an id_token");
+    let claims = app
+        .scalekit
+        .verify_id_token(id_token, Some(&transaction.secrets.nonce))
+        .await
+        .map_err(|e| failures::token(&e))?;
+
+    let sessions = app
+        .sessions
+        .as_ref()
+        .expect("NEEDS.session_table builds the store");
+    let session_id = new_session_id();
+    let now = unix_now();
+    let record = SessionRecord {
+        key: session_key(&session_id),
+        user_id: claims.user.id.clone(),
+        organization_id: claims.user.organization_id.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        id_token: id_token.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + app.session_lifetime_secs(),
+        version: 1,
+    };
+    sessions
+        .create(&record, &keys.tokens, app.idle_timeout_secs())
+        .await
+        .map_err(|e| failures::store(&e))?;
+    end_previous_session(app, req).await;
+    tracing::info!(outcome = "session_created", user = %claims.user.id, organization = claims.user.organization_id.as_deref());
+
+    let destination = transaction
+        .return_to
+        .as_deref()
+        .unwrap_or(&app.config.post_login_redirect);
+    let mut response = http::redirect(destination);
+    http::set_cookie(
+        &mut response,
+        &session_cookie(&session_id, app.session_lifetime_secs()),
+    );
+    http::set_cookie(
+        &mut response,
+        &access_token_cookie(tokens.access_token.secret(), tokens.expires_in),
+    );
+    http::set_cookie(
+        &mut response,
+        &expired_cookie(&transaction_cookie_name(state)),
+    );
+    Ok(response)
+}
+
+fn session_cookie(id: &SessionId, lifetime_secs: i64) -> cookie::Cookie<'static> {
+    build_cookie(SESSION_COOKIE, id.secret(), lifetime_secs)
+}
+
+/// Exchanges the code; if Scalekit says `invalid_client`, the secret may have been rotated:
+/// read it again once and retry.
+async fn exchange(
+    app: &App,
+    code: &AuthorizationCode,
+    redirect_uri: &str,
+    transaction: &Transaction,
+) -> Result<TokenSet, ApiError> {
+    let secrets = app
+        .client_secret
+        .as_ref()
+        .expect("NEEDS.client_secret builds the cache");
+    let secret = secrets.get().await.map_err(|e| failures::secrets(&e))?;
+    let verifier = &transaction.secrets.pkce_verifier;
+    match app
+        .scalekit
+        .exchange_code(&secret, code, redirect_uri, verifier)
+        .await
+    {
+        Err(IdpError::OAuth { error, .. }) if error == "invalid_client" => {
+            tracing::warn!("client secret rejected; re-reading it");
+            let secret = secrets.refresh().await.map_err(|e| failures::secrets(&e))?;
+            app.scalekit
+                .exchange_code(&secret, code, redirect_uri, verifier)
+                .await
+                .map_err(|e| failures::idp(&e))
+        }
+        other => other.map_err(|e| failures::idp(&e)),
+    }
+}
+
+/// A new login replaces the browser's previous session (organization switch, re-login): its
+/// record is deleted so it cannot be used again. Best effort: the new session is already stored.
+async fn end_previous_session(app: &App, req: &Request) {
+    let (Some(previous), Some(sessions)) =
+        (http::request_cookie(req, SESSION_COOKIE), &app.sessions)
+    else {
+        return;
+    };
+    let key = session_key(&SessionId::new(previous));
+    if let Err(error) = sessions.delete(&key).await {
+        tracing::warn!(%error, "previous session not deleted");
+    }
+}
+
+fn transaction_error(error: TransactionError) -> ApiError {
+    tracing::warn!(reason = %error, "login transaction rejected");
+    match error {
+        TransactionError::Missing => ApiError::bad_request(
+            "missing_transaction",
+            "This sign-in was not started in this browser, or it took too long. Please sign in again.",
+        ),
+        TransactionError::Expired => ApiError::bad_request(
+            "transaction_expired",
+            "This sign-in took too long. Please sign in again.",
+        ),
+        TransactionError::Unreadable | TransactionError::StateMismatch => ApiError::bad_request(
+            "invalid_state",
+            "This sign-in response does not match the sign-in this browser started.",
+        ),
+    }
+}
+
+/// Scalekit redirected back with `error=`: as in the seed, 401 with the error; never echo the
+/// attacker-controllable description, and reduce the code to a safe alphabet.
+fn idp_reported_error(code: &str) -> ApiError {
+    let message = match code {
+        "access_denied" => "Sign-in was cancelled.",
+        "login_required" => "You are not signed in. Please sign in again.",
+        _ => "The identity provider could not sign you in.",
+    };
+    let known = [
+        "access_denied",
+        "invalid_request",
+        "server_error",
+        "login_required",
+        "invalid_redirect_uri",
+        "invalid_connection_selector",
+        "no_active_connections",
+        "connection_not_active",
+        "no_configured_connections",
+        "invalid_organization_id",
+        "invalid_connection_id",
+        "domain_not_found",
+        "invalid_user_domain",
+        "invalid_client",
+        "application_not_active",
+        "unauthorized",
+        "user_not_active",
+        "mandatory_attribute_missing",
+        "invalid_id_token",
+        "failed_to_exchange_token",
+        "user_info_retrieve_failed",
+        "authentication_not_completed",
+        "user_login_required",
+    ];
+    let code = known
+        .into_iter()
+        .find(|k| *k == code)
+        .unwrap_or("idp_error");
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}

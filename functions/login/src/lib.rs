@@ -1,0 +1,90 @@
+//! `GET /api/login`: starts the authorization-code flow (also Scalekit's *Initiate Login URL*).
+//!
+//! Generates a fresh `state`, `nonce` and PKCE verifier, seals them into a per-login cookie and
+//! redirects to Scalekit. Routing parameters are validated and passed on; an `idp_initiated_login`
+//! token is verified and turned into a fresh SP-initiated login. No network call on a warm start.
+
+mod params;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::config::Needs;
+use shared::http::{self, ApiError};
+use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, LoginTransaction};
+use shared::session::Transaction;
+use shared::{failures, App};
+
+pub use params::LoginParams;
+
+/// Login seals the transaction with the session secret and never calls the token endpoint.
+pub const NEEDS: Needs = Needs {
+    client_secret: false,
+    session_table: false,
+};
+
+/// Handles one request. Expected failures are responses, never `Err`.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match login(app, &req).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(outcome = "login_refused", code = error.code);
+            error.to_response(&req)
+        }
+    }
+}
+
+async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let mut params = LoginParams::from_request(req)?;
+    if let Some(code) = &params.error {
+        // Scalekit can send errors to the initiate-login URL too.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idp_error",
+            params::error_message(code),
+        ));
+    }
+    if let Some(token) = params.idp_initiated_login.take() {
+        match app.scalekit.verify_idp_initiated_login(&token).await {
+            Ok(claims) => params.apply_idp_initiated(claims),
+            Err(reason) => tracing::warn!(%reason, "ignoring invalid idp_initiated_login"),
+        }
+    }
+    let origin = http::public_origin(req, app.config.app_base_url.as_deref()).ok_or(
+        ApiError::bad_request("invalid_host", "The request has no usable Host header."),
+    )?;
+    let keys = app
+        .session_keys
+        .get()
+        .await
+        .map_err(|e| failures::secrets(&e))?;
+
+    let transaction = Transaction {
+        secrets: LoginTransaction::new_random(),
+        return_to: params.return_to.clone(),
+        created_at: unix_now(),
+    };
+    let challenge = pkce_challenge(&transaction.secrets.pkce_verifier);
+    let url = app.scalekit.authorization_url(
+        &format!("{origin}/api/callback"),
+        &AuthorizationRequest {
+            scopes: &[],
+            state: Some(transaction.secrets.state.secret()),
+            nonce: Some(transaction.secrets.nonce.secret()),
+            login_hint: params.login_hint.as_deref(),
+            domain_hint: params.domain_hint.as_deref(),
+            connection_id: params.connection_id.as_deref(),
+            organization_id: params.organization_id.as_deref(),
+            code_challenge: Some(&challenge),
+            provider: params.provider.as_deref(),
+            prompt: params.prompt,
+        },
+    );
+    let mut response = http::redirect(&url);
+    http::set_cookie(&mut response, &transaction.to_cookie(&keys.transaction));
+    tracing::info!(
+        outcome = "login_started",
+        organization = params.organization_id.as_deref(),
+        connection = params.connection_id.as_deref()
+    );
+    Ok(response)
+}

@@ -1,0 +1,260 @@
+//! The query parameters `/api/login` accepts, each validated before it reaches Scalekit.
+
+use lambda_http::Request;
+use shared::http::{single_query_param, ApiError};
+use shared::return_to::safe_return_to;
+use shared::scalekit::{IdpInitiatedLogin, Prompt};
+
+/// Validated login parameters.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoginParams {
+    /// `organization_id`.
+    pub organization_id: Option<String>,
+    /// `connection_id`.
+    pub connection_id: Option<String>,
+    /// `login_hint` (an email).
+    pub login_hint: Option<String>,
+    /// `domain_hint`.
+    pub domain_hint: Option<String>,
+    /// `provider`.
+    pub provider: Option<String>,
+    /// `prompt`.
+    pub prompt: Option<Prompt>,
+    /// `return_to`, a same-site path.
+    pub return_to: Option<String>,
+    /// `idp_initiated_login`, unverified.
+    pub idp_initiated_login: Option<String>,
+    /// `error` sent by Scalekit, reduced to a safe code.
+    pub error: Option<String>,
+}
+
+fn invalid(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+/// Scalekit identifiers: `org_...`, `conn_...`.
+fn is_identifier(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn is_provider(value: &str) -> bool {
+    (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn is_login_hint(value: &str) -> bool {
+    (1..=320).contains(&value.len()) && !value.chars().any(char::is_control)
+}
+
+fn is_domain(value: &str) -> bool {
+    (1..=253).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// OAuth error codes are `[a-z_]`; anything else is reported as `unknown_error`.
+fn safe_error_code(value: &str) -> String {
+    if (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        value.to_owned()
+    } else {
+        "unknown_error".to_owned()
+    }
+}
+
+/// Our message for an error Scalekit sent, without repeating its (attacker-controllable) text.
+pub(crate) fn error_message(code: &str) -> &'static str {
+    match code {
+        "access_denied" => "Sign-in was cancelled.",
+        "login_required" => "You are not signed in.",
+        _ => "The identity provider reported an error. Please try signing in again.",
+    }
+}
+
+impl LoginParams {
+    /// Reads and validates the query string.
+    pub fn from_request(req: &Request) -> Result<Self, ApiError> {
+        let get = |name: &'static str| {
+            single_query_param(req, name)
+                .map(|v| v.filter(|v| !v.is_empty()))
+                .map_err(|()| {
+                    invalid(
+                        "invalid_request",
+                        "A query parameter was given more than once.",
+                    )
+                })
+        };
+        let checked = |name: &'static str, valid: fn(&str) -> bool, message: &'static str| {
+            let value = get(name)?;
+            match value {
+                Some(v) if !valid(&v) => Err(invalid("invalid_parameter", message)),
+                other => Ok(other),
+            }
+        };
+        let prompt = match get("prompt")? {
+            None => None,
+            Some(value) => Some(Prompt::parse(&value).ok_or(invalid(
+                "invalid_prompt",
+                "prompt must be one of login, create, select_account or none.",
+            ))?),
+        };
+        let return_to = match get("return_to")? {
+            None => None,
+            Some(value) => Some(
+                safe_return_to(&value)
+                    .ok_or(invalid(
+                        "invalid_return_to",
+                        "return_to must be a path on this site, such as /dashboard.",
+                    ))?
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
+            organization_id: checked(
+                "organization_id",
+                is_identifier,
+                "organization_id is not a valid identifier.",
+            )?,
+            connection_id: checked(
+                "connection_id",
+                is_identifier,
+                "connection_id is not a valid identifier.",
+            )?,
+            login_hint: checked(
+                "login_hint",
+                is_login_hint,
+                "login_hint must be an email address.",
+            )?,
+            domain_hint: checked(
+                "domain_hint",
+                is_domain,
+                "domain_hint must be a domain name.",
+            )?,
+            provider: checked(
+                "provider",
+                is_provider,
+                "provider is not a valid provider name.",
+            )?,
+            prompt,
+            return_to,
+            idp_initiated_login: get("idp_initiated_login")?,
+            error: get("error")?.map(|e| safe_error_code(&e)),
+        })
+    }
+
+    /// Routes the login as a verified IdP-initiated token asks. Its `relay_state` is used only as
+    /// a return path, and only when it is a safe same-site path and none was given.
+    pub fn apply_idp_initiated(&mut self, claims: IdpInitiatedLogin) {
+        let valid = |value: Option<String>, check: fn(&str) -> bool| value.filter(|v| check(v));
+        if let Some(org) = valid(claims.organization_id, is_identifier) {
+            self.organization_id = Some(org);
+        }
+        if let Some(conn) = valid(claims.connection_id, is_identifier) {
+            self.connection_id = Some(conn);
+        }
+        if let Some(hint) = valid(claims.login_hint, is_login_hint) {
+            self.login_hint = Some(hint);
+        }
+        if self.return_to.is_none() {
+            self.return_to = claims
+                .relay_state
+                .as_deref()
+                .and_then(safe_return_to)
+                .map(str::to_owned);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::RequestExt;
+    use std::collections::HashMap;
+
+    fn request(query: &[(&str, &str)]) -> Request {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in query {
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        Request::default().with_query_string_parameters(map)
+    }
+
+    #[test]
+    fn every_routing_parameter_is_read() {
+        let params = LoginParams::from_request(&request(&[
+            ("organization_id", "org_1"),
+            ("connection_id", "conn_1"),
+            ("login_hint", "a+b@x.com"),
+            ("domain_hint", "x.com"),
+            ("provider", "google"),
+            ("prompt", "select_account"),
+            ("return_to", "/settings?tab=2"),
+            ("ignored", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(params.organization_id.as_deref(), Some("org_1"));
+        assert_eq!(params.connection_id.as_deref(), Some("conn_1"));
+        assert_eq!(params.login_hint.as_deref(), Some("a+b@x.com"));
+        assert_eq!(params.domain_hint.as_deref(), Some("x.com"));
+        assert_eq!(params.provider.as_deref(), Some("google"));
+        assert_eq!(params.prompt, Some(Prompt::SelectAccount));
+        assert_eq!(params.return_to.as_deref(), Some("/settings?tab=2"));
+    }
+
+    #[test]
+    fn malformed_parameters_are_refused_with_a_stable_code() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("return_to", "//evil.com")], "invalid_return_to"),
+            (&[("return_to", "https://evil.com")], "invalid_return_to"),
+            (&[("prompt", "consent")], "invalid_prompt"),
+            (&[("organization_id", "org 1")], "invalid_parameter"),
+            (&[("connection_id", "conn_1&x=y")], "invalid_parameter"),
+            (&[("provider", "Google<")], "invalid_parameter"),
+            (&[("domain_hint", "x.com/evil")], "invalid_parameter"),
+            (&[("login_hint", "a\r\nb")], "invalid_parameter"),
+            (
+                &[("organization_id", "org_1"), ("organization_id", "org_2")],
+                "invalid_request",
+            ),
+        ];
+        for (query, code) in cases {
+            let err = LoginParams::from_request(&request(query)).unwrap_err();
+            assert_eq!(err.code, *code, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn idp_initiated_claims_route_the_login_and_relay_state_is_only_a_safe_path() {
+        let mut params = LoginParams::default();
+        params.apply_idp_initiated(IdpInitiatedLogin {
+            organization_id: Some("org_9".into()),
+            connection_id: Some("conn_9".into()),
+            login_hint: Some("u@x.com".into()),
+            relay_state: Some("/reports".into()),
+        });
+        assert_eq!(params.organization_id.as_deref(), Some("org_9"));
+        assert_eq!(params.connection_id.as_deref(), Some("conn_9"));
+        assert_eq!(params.return_to.as_deref(), Some("/reports"));
+
+        let mut params = LoginParams::default();
+        params.apply_idp_initiated(IdpInitiatedLogin {
+            relay_state: Some("https://evil.com".into()),
+            organization_id: Some("bad id".into()),
+            ..Default::default()
+        });
+        assert_eq!(params.return_to, None);
+        assert_eq!(params.organization_id, None);
+    }
+
+    #[test]
+    fn error_codes_are_reduced_to_a_safe_alphabet() {
+        assert_eq!(safe_error_code("access_denied"), "access_denied");
+        assert_eq!(safe_error_code("<script>"), "unknown_error");
+    }
+}

@@ -1,0 +1,133 @@
+//! Everything a function needs, built once per container in `main` and borrowed by each request.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+use crate::config::{Config, ConfigError, Needs, SecretSetting};
+use crate::scalekit::ScalekitClient;
+use crate::secret::ClientSecret;
+use crate::secrets::{SecretCache, SessionKeys};
+use crate::session::SessionStore;
+
+/// Shared, per-container state.
+#[derive(Debug)]
+pub struct App {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The Scalekit client (connection pool and key cache).
+    pub scalekit: ScalekitClient,
+    /// Keys derived from the session secret.
+    pub session_keys: SecretCache<SessionKeys>,
+    /// The client secret, for functions that call the token endpoint.
+    pub client_secret: Option<SecretCache<ClientSecret>>,
+    /// The session table, for functions that use sessions.
+    pub sessions: Option<SessionStore>,
+}
+
+/// A failure to build the [`App`] at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad or missing configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// The AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL` from the environment;
+/// timeouts well inside the function's own, and the SDK's standard retries (jittered backoff,
+/// three attempts) for throttling and transient faults.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+impl App {
+    /// Reads the environment and builds the app (no network call; AWS configuration is loaded
+    /// only when a secret ARN or the session table needs it).
+    pub async fn from_env(needs: Needs) -> Result<Self, StartupError> {
+        let config = Config::from_env(needs)?;
+        let uses_aws = config.session_table.is_some()
+            || matches!(config.session_secret, SecretSetting::SecretsManager(_))
+            || matches!(config.client_secret, Some(SecretSetting::SecretsManager(_)));
+        let sdk = if uses_aws {
+            Some(aws_sdk_config().await)
+        } else {
+            None
+        };
+        Self::new(config, sdk.as_ref())
+    }
+
+    /// Builds the app from a configuration and, when needed, an AWS SDK configuration.
+    pub fn new(config: Config, sdk: Option<&aws_config::SdkConfig>) -> Result<Self, StartupError> {
+        let secrets_client = sdk.map(aws_sdk_secretsmanager::Client::new);
+        let scalekit = ScalekitClient::new(config.scalekit.clone())?;
+        let session_keys = SecretCache::new(config.session_secret.clone(), secrets_client.clone());
+        let client_secret = config
+            .client_secret
+            .clone()
+            .map(|setting| SecretCache::new(setting, secrets_client.clone()));
+        let sessions = match (&config.session_table, sdk) {
+            (Some(table), Some(sdk)) => Some(SessionStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table.clone(),
+            )),
+            _ => None,
+        };
+        Ok(Self {
+            config,
+            scalekit,
+            session_keys,
+            client_secret,
+            sessions,
+        })
+    }
+
+    /// Starts, in the background, the reads the first request will need (the session secret, the
+    /// client secret, and the signing keys when `keys` is set), so their TLS handshakes overlap
+    /// with the rest of the cold start. A failure here is only logged: the request retries it.
+    pub fn warm_up(&'static self, keys: bool) {
+        tokio::spawn(async move {
+            if let Err(error) = self.session_keys.get().await {
+                tracing::warn!(%error, "session secret not prefetched");
+            }
+        });
+        if let Some(client_secret) = &self.client_secret {
+            tokio::spawn(async move {
+                if let Err(error) = client_secret.get().await {
+                    tracing::warn!(%error, "client secret not prefetched");
+                }
+            });
+        }
+        if keys {
+            tokio::spawn(async move {
+                if let Err(reason) = self.scalekit.prefetch_keys().await {
+                    tracing::warn!(%reason, "signing keys not prefetched");
+                }
+            });
+        }
+    }
+
+    /// Idle timeout in seconds.
+    pub fn idle_timeout_secs(&self) -> i64 {
+        self.config.idle_timeout.as_secs() as i64
+    }
+
+    /// Absolute session lifetime in seconds.
+    pub fn session_lifetime_secs(&self) -> i64 {
+        self.config.session_lifetime.as_secs() as i64
+    }
+}

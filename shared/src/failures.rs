@@ -1,0 +1,77 @@
+//! How each dependency failure reaches the user: the status and stable code of the design's
+//! failure table. Scalekit failing gives 502/504, our own stores failing gives 503.
+
+use lambda_http::http::StatusCode;
+
+use crate::http::ApiError;
+use crate::scalekit::{IdpError, TokenError};
+use crate::secrets::SecretError;
+use crate::session::StoreError;
+
+/// Secrets Manager could not give us a secret.
+pub fn secrets(error: &SecretError) -> ApiError {
+    tracing::error!(error = %error, "secret unavailable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "secrets_unavailable",
+        "Sign-in is temporarily unavailable. Please try again in a moment.",
+    )
+}
+
+/// The session table failed.
+pub fn store(error: &StoreError) -> ApiError {
+    tracing::error!(error = %error, "session store failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session_store_unavailable",
+        "Sessions are temporarily unavailable. Please try again in a moment.",
+    )
+}
+
+/// A call to Scalekit's token endpoint failed.
+pub fn idp(error: &IdpError) -> ApiError {
+    tracing::warn!(error = %error, "token endpoint call failed");
+    match error {
+        IdpError::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "idp_timeout",
+            "The identity provider did not answer in time. Please try again.",
+        ),
+        IdpError::OAuth { error, .. } if error == "invalid_grant" => ApiError::bad_request(
+            "invalid_grant",
+            "This sign-in link has expired or was already used. Please sign in again.",
+        ),
+        IdpError::Unreachable(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "idp_unreachable",
+            "The identity provider could not be reached. Please try again.",
+        ),
+        IdpError::OAuth { .. } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "idp_error",
+            "The identity provider refused the sign-in.",
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "idp_bad_response",
+            "The identity provider gave an answer we could not use.",
+        ),
+    }
+}
+
+/// A token from Scalekit failed verification.
+pub fn token(error: &TokenError) -> ApiError {
+    tracing::warn!(reason = %error, "token rejected");
+    match error {
+        TokenError::KeysUnavailable(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "idp_keys_unavailable",
+            "The identity provider's signing keys could not be fetched. Please try again.",
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "invalid_id_token",
+            "The identity provider's answer did not pass verification.",
+        ),
+    }
+}

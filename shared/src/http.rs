@@ -1,0 +1,283 @@
+//! Building Lambda HTTP responses and reading requests.
+
+use cookie::Cookie;
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::session::cookies::parse_cookie_header;
+
+/// Headers every auth response carries: never cached, never sniffed, no referrer leaks.
+fn secure_builder(status: StatusCode) -> lambda_http::http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::PRAGMA, "no-cache")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::REFERRER_POLICY, "no-referrer")
+}
+
+/// A 302 to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    secure_builder(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .body(Body::Empty)
+        .expect("static headers are valid")
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    secure_builder(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static headers are valid")
+}
+
+/// An HTML page; the caller escapes every dynamic part with [`escape_html`].
+pub fn html(status: StatusCode, page: String) -> Response<Body> {
+    secure_builder(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .body(Body::Text(page))
+        .expect("static headers are valid")
+}
+
+/// A 204.
+pub fn no_content() -> Response<Body> {
+    secure_builder(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("static headers are valid")
+}
+
+/// An error with a stable machine-readable `code`: JSON `{error, error_description}` for API
+/// clients, a small page for browsers. `message` is ours, never request input.
+pub fn error(req: &Request, status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    if wants_html(req) {
+        html(status, error_page(code, message))
+    } else {
+        json(
+            status,
+            &serde_json::json!({ "error": code, "error_description": message }),
+        )
+    }
+}
+
+/// An expected failure of a request: its status, a stable code and a message of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `invalid_state`.
+    pub code: &'static str,
+    /// Human-readable explanation; never contains request input.
+    pub message: &'static str,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// 400 Bad Request.
+    pub const fn bad_request(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401 Unauthorized.
+    pub const fn unauthorized(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// The response for this error: JSON, or a page for browsers.
+    pub fn to_response(&self, req: &Request) -> Response<Body> {
+        error(req, self.status, self.code, self.message)
+    }
+}
+
+/// A minimal, self-contained page for a failed sign-in, with a way to start again.
+pub fn error_page(code: &str, message: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in problem</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head>\
+         <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\">\
+         <h1>We could not sign you in</h1><p>{}</p><p><code>{}</code></p>\
+         <p><a href=\"/api/login\">Try again</a></p></body></html>",
+        escape_html(message),
+        escape_html(code)
+    )
+}
+
+/// Whether the client prefers an HTML page (a browser navigation) to JSON.
+pub fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Adds a `Set-Cookie` header (appended: lambda_http moves each into the HTTP API's `cookies`).
+pub fn set_cookie(response: &mut Response<Body>, cookie: &Cookie<'_>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The request's cookies as name/value pairs.
+pub fn request_cookies(req: &Request) -> Vec<(&str, &str)> {
+    parse_cookie_header(
+        req.headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// The value of one cookie.
+pub fn request_cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    request_cookies(req)
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// A query parameter that must appear at most once: `Err(())` when it is repeated
+/// (a repeated `state` or `code` is never legitimate).
+#[allow(clippy::result_unit_err)]
+pub fn single_query_param(req: &Request, name: &str) -> Result<Option<String>, ()> {
+    let params = req.query_string_parameters_ref();
+    match params.and_then(|p| p.all(name)) {
+        None => Ok(None),
+        Some(values) if values.len() == 1 => Ok(Some(values[0].to_owned())),
+        Some(values) if values.is_empty() => Ok(None),
+        Some(_) => Err(()),
+    }
+}
+
+/// The public origin of the app: `APP_BASE_URL` when configured, else derived from the request's
+/// `Host` (API Gateway sets it to its own domain). `None` when the host is missing or not a plain
+/// host name, so a forged header cannot inject into redirect URIs.
+pub fn public_origin(req: &Request, configured: Option<&str>) -> Option<String> {
+    if let Some(origin) = configured {
+        return Some(origin.to_owned());
+    }
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !valid {
+        return None;
+    }
+    let loopback = host == "localhost"
+        || host.starts_with("localhost:")
+        || host == "127.0.0.1"
+        || host.starts_with("127.0.0.1:");
+    let scheme = match req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("http") if loopback => "http",
+        Some(_) => "https",
+        None if loopback => "http",
+        None => "https",
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escaping_covers_markup_and_attribute_quotes() {
+        assert_eq!(
+            escape_html(r#"<script>alert("x")</script>&'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#x27;"
+        );
+    }
+
+    fn request_with(headers: &[(&str, &str)]) -> Request {
+        let mut builder = lambda_http::http::Request::builder().uri("/api/login");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn origin_comes_from_configuration_or_a_plain_host() {
+        let req = request_with(&[("host", "abc.execute-api.eu-west-1.amazonaws.com")]);
+        assert_eq!(
+            public_origin(&req, None).as_deref(),
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            public_origin(&req, Some("https://app.example.com")).as_deref(),
+            Some("https://app.example.com")
+        );
+        let local = request_with(&[("host", "localhost:3000")]);
+        assert_eq!(
+            public_origin(&local, None).as_deref(),
+            Some("http://localhost:3000")
+        );
+        let forced_http = request_with(&[("host", "example.com"), ("x-forwarded-proto", "http")]);
+        assert_eq!(
+            public_origin(&forced_http, None).as_deref(),
+            Some("https://example.com")
+        );
+        for bad in ["evil.com/path", "evil.com@x", "a b", ""] {
+            assert_eq!(
+                public_origin(&request_with(&[("host", bad)]), None),
+                None,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_are_json_for_apis_and_escaped_html_for_browsers() {
+        let api = error(
+            &request_with(&[]),
+            StatusCode::BAD_REQUEST,
+            "invalid_state",
+            "msg <b>",
+        );
+        assert_eq!(api.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(api.headers()[header::CACHE_CONTROL], "no-store");
+        let browser = error(
+            &request_with(&[("accept", "text/html")]),
+            StatusCode::BAD_REQUEST,
+            "c",
+            "msg <b>",
+        );
+        let Body::Text(page) = browser.body() else {
+            panic!("text body")
+        };
+        assert!(page.contains("msg &lt;b&gt;"), "{page}");
+    }
+}

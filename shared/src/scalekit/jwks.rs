@@ -1,0 +1,178 @@
+//! The signing-key cache: one per container, refreshed on a TTL and once, rate-limited, when a
+//! token names a key we have not seen (Scalekit rotated its keys). Scalekit's own SDKs fetch the
+//! key set once per process and never again.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::error::{IdpError, TokenError};
+use super::jwt::RsaKey;
+
+#[derive(Debug)]
+struct KeySet {
+    keys: Arc<[RsaKey]>,
+    fetched_at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct JwksCache {
+    url: String,
+    ttl: Duration,
+    min_refetch_interval: Duration,
+    current: RwLock<Option<KeySet>>,
+    /// Serialises fetches; holds the time of the last refetch caused by an unknown `kid`.
+    last_forced: tokio::sync::Mutex<Option<Instant>>,
+}
+
+enum Lookup {
+    Found(RsaKey),
+    Missing,
+}
+
+impl JwksCache {
+    pub fn new(url: String, ttl: Duration, min_refetch_interval: Duration) -> Self {
+        Self {
+            url,
+            ttl,
+            min_refetch_interval,
+            current: RwLock::new(None),
+            last_forced: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The key a token with this `kid` must be verified with.
+    pub async fn key_for(
+        &self,
+        http: &reqwest::Client,
+        kid: Option<&str>,
+    ) -> Result<RsaKey, TokenError> {
+        let (fresh, lookup) = match self.lookup(kid)? {
+            Some((fresh, lookup)) => (fresh, lookup),
+            None => {
+                // Nothing cached: this is the first use in the container.
+                self.refetch(http, None, false).await?;
+                return self
+                    .lookup(kid)?
+                    .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into());
+            }
+        };
+        match (fresh, lookup) {
+            (true, Lookup::Found(key)) => Ok(key),
+            (false, found) => {
+                // Stale: try to refresh, but keep using the cached keys if the keys endpoint is down.
+                let seen = self.fetched_at();
+                match self.refetch(http, seen, false).await {
+                    Ok(()) => self
+                        .lookup(kid)?
+                        .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into()),
+                    Err(_) => found.into(),
+                }
+            }
+            (true, Lookup::Missing) => {
+                // Possibly a rotation: refetch, but at most once per interval so a flood of
+                // tokens with made-up `kid`s cannot turn into a flood of calls to Scalekit.
+                let seen = self.fetched_at();
+                self.refetch(http, seen, true).await?;
+                self.lookup(kid)?
+                    .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into())
+            }
+        }
+    }
+
+    /// Fetches the key set if none is cached yet.
+    pub async fn ensure_loaded(&self, http: &reqwest::Client) -> Result<(), TokenError> {
+        match self.fetched_at() {
+            Some(_) => Ok(()),
+            None => self.refetch(http, None, false).await,
+        }
+    }
+
+    fn fetched_at(&self) -> Option<Instant> {
+        self.current
+            .read()
+            .expect("key cache lock poisoned")
+            .as_ref()
+            .map(|set| set.fetched_at)
+    }
+
+    /// `None` when nothing is cached; otherwise whether the set is fresh and what it holds for `kid`.
+    fn lookup(&self, kid: Option<&str>) -> Result<Option<(bool, Lookup)>, TokenError> {
+        let guard = self.current.read().expect("key cache lock poisoned");
+        let Some(set) = guard.as_ref() else {
+            return Ok(None);
+        };
+        let fresh = set.fetched_at.elapsed() < self.ttl;
+        let lookup = match kid {
+            Some(kid) => set
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .cloned()
+                .map_or(Lookup::Missing, Lookup::Found),
+            None => match &set.keys[..] {
+                [only] => Lookup::Found(only.clone()),
+                [] => Lookup::Missing,
+                _ => return Err(TokenError::AmbiguousKey),
+            },
+        };
+        Ok(Some((fresh, lookup)))
+    }
+
+    /// Fetches the key set unless another task already replaced the one seen at `seen`; a
+    /// `forced` (unknown-`kid`) refetch is skipped within the minimum interval of the last one.
+    async fn refetch(
+        &self,
+        http: &reqwest::Client,
+        seen: Option<Instant>,
+        forced: bool,
+    ) -> Result<(), TokenError> {
+        let mut last_forced = self.last_forced.lock().await;
+        if self.fetched_at() != seen {
+            return Ok(());
+        }
+        if forced {
+            if last_forced.is_some_and(|at| at.elapsed() < self.min_refetch_interval) {
+                return Err(TokenError::UnknownKey);
+            }
+            *last_forced = Some(Instant::now());
+        }
+        let keys = fetch(http, &self.url)
+            .await
+            .map_err(TokenError::KeysUnavailable)?;
+        tracing::info!(keys = keys.len(), "signing keys fetched");
+        *self.current.write().expect("key cache lock poisoned") = Some(KeySet {
+            keys: keys.into(),
+            fetched_at: Instant::now(),
+        });
+        Ok(())
+    }
+}
+
+impl From<Lookup> for Result<RsaKey, TokenError> {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Found(key) => Ok(key),
+            Lookup::Missing => Err(TokenError::UnknownKey),
+        }
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<RsaKey>, IdpError> {
+    let response = http.get(url).send().await.map_err(IdpError::from_reqwest)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(IdpError::Status {
+            status: status.as_u16(),
+        });
+    }
+    let body = response.bytes().await.map_err(IdpError::from_reqwest)?;
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|_| IdpError::InvalidResponse("keys are not JSON"))?;
+    let keys = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(IdpError::InvalidResponse("keys document has no keys array"))?;
+    Ok(keys.iter().filter_map(RsaKey::from_jwk).collect())
+}

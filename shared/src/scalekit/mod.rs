@@ -1,0 +1,279 @@
+//! A strict client for Scalekit's OAuth 2.0 / OpenID Connect endpoints.
+//!
+//! Built once per container and shared by reference: it holds one HTTP connection pool and the
+//! signing-key cache. Unlike Scalekit's SDKs it verifies every ID token (signature, `iss`, `aud`,
+//! `exp`, `iat`, `nonce`, `sub`) and refetches signing keys when Scalekit rotates them.
+
+mod authorize;
+mod claims;
+mod error;
+mod jwks;
+mod jwt;
+mod token;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use authorize::{
+    pkce_challenge, AuthorizationRequest, LoginTransaction, Prompt, DEFAULT_SCOPES,
+};
+pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User, LEEWAY_SECS};
+pub use error::{IdpError, TokenError};
+pub use token::TokenSet;
+
+use claims::{AudienceRule, Expectations};
+use jwks::JwksCache;
+use jwt::UnverifiedJwt;
+
+use crate::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, IdToken, Nonce, PkceVerifier, RefreshToken,
+};
+
+/// How to reach and trust one Scalekit environment.
+#[derive(Debug, Clone)]
+pub struct ScalekitSettings {
+    /// `SCALEKIT_ENVIRONMENT_URL`; a trailing `/` is removed.
+    pub environment_url: String,
+    /// `SCALEKIT_CLIENT_ID`.
+    pub client_id: String,
+    /// The exact `iss` tokens must carry; defaults to the environment URL.
+    pub issuer: Option<String>,
+    /// Total time allowed for one call to Scalekit (connect included).
+    pub request_timeout: Duration,
+    /// How long fetched signing keys are trusted before a background-free refetch on next use.
+    pub keys_ttl: Duration,
+    /// Minimum time between key refetches caused by unknown `kid`s.
+    pub keys_min_refetch_interval: Duration,
+}
+
+impl ScalekitSettings {
+    /// Settings with this product's defaults: 5 s per request, keys trusted for 15 minutes,
+    /// at most one unknown-`kid` refetch every 10 seconds.
+    pub fn new(environment_url: &str, client_id: &str) -> Self {
+        Self {
+            environment_url: environment_url.to_owned(),
+            client_id: client_id.to_owned(),
+            issuer: None,
+            request_timeout: Duration::from_secs(5),
+            keys_ttl: Duration::from_secs(15 * 60),
+            keys_min_refetch_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The Scalekit client. See the module documentation.
+#[derive(Debug)]
+pub struct ScalekitClient {
+    environment_url: String,
+    issuer: String,
+    client_id: String,
+    token_url: String,
+    http: reqwest::Client,
+    keys: JwksCache,
+}
+
+/// The current time as seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl ScalekitClient {
+    /// Builds the client; no network call is made until a method needs one.
+    pub fn new(settings: ScalekitSettings) -> Result<Self, reqwest::Error> {
+        let environment_url = settings.environment_url.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            // Following redirects from the IdP's back channel would open the client to SSRF.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(3)))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("scalekit-lambda-login/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            issuer: settings.issuer.unwrap_or_else(|| environment_url.clone()),
+            client_id: settings.client_id,
+            token_url: format!("{environment_url}/oauth/token"),
+            keys: JwksCache::new(
+                format!("{environment_url}/keys"),
+                settings.keys_ttl,
+                settings.keys_min_refetch_interval,
+            ),
+            http,
+            environment_url,
+        })
+    }
+
+    /// The environment URL without a trailing slash.
+    pub fn environment_url(&self) -> &str {
+        &self.environment_url
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// `ENV/oauth/authorize?...` for this request, parameters in the Node SDK's order.
+    pub fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        request: &AuthorizationRequest<'_>,
+    ) -> String {
+        authorize::authorization_url(
+            &self.environment_url,
+            &self.client_id,
+            redirect_uri,
+            request,
+        )
+    }
+
+    /// `ENV/oidc/logout?...`: where the browser goes to end the Scalekit session too.
+    pub fn logout_url(
+        &self,
+        id_token_hint: Option<&IdToken>,
+        post_logout_redirect_uri: Option<&str>,
+        state: Option<&str>,
+    ) -> String {
+        let mut url = format!("{}/oidc/logout", self.environment_url);
+        authorize::append_query(
+            &mut url,
+            &[
+                ("id_token_hint", id_token_hint.map(IdToken::secret)),
+                ("post_logout_redirect_uri", post_logout_redirect_uri),
+                ("state", state),
+            ],
+        );
+        url
+    }
+
+    /// Exchanges an authorization code (`client_secret_post` with the PKCE verifier).
+    /// The answer must include an ID token; verify it with [`ScalekitClient::verify_id_token`].
+    pub async fn exchange_code(
+        &self,
+        secret: &ClientSecret,
+        code: &AuthorizationCode,
+        redirect_uri: &str,
+        verifier: &PkceVerifier,
+    ) -> Result<TokenSet, IdpError> {
+        let tokens = token::request(
+            &self.http,
+            &self.token_url,
+            &[
+                ("code", code.secret()),
+                ("redirect_uri", redirect_uri),
+                ("grant_type", "authorization_code"),
+                ("client_id", &self.client_id),
+                ("client_secret", secret.secret()),
+                ("code_verifier", verifier.secret()),
+            ],
+        )
+        .await?;
+        if tokens.id_token.is_none() {
+            return Err(IdpError::InvalidResponse(
+                "no id_token in the code exchange",
+            ));
+        }
+        Ok(tokens)
+    }
+
+    /// Uses a refresh token. Scalekit invalidates it and returns a new one.
+    pub async fn refresh(
+        &self,
+        secret: &ClientSecret,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenSet, IdpError> {
+        token::request(
+            &self.http,
+            &self.token_url,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.client_id),
+                ("client_secret", secret.secret()),
+                ("refresh_token", refresh_token.secret()),
+            ],
+        )
+        .await
+    }
+
+    /// Verifies an ID token: RS256 signature by `kid`, `iss`, `aud`/`azp`, `exp`, `iat`, `nbf`,
+    /// `sub`, and `nonce` when one was sent.
+    pub async fn verify_id_token(
+        &self,
+        token: &IdToken,
+        nonce: Option<&Nonce>,
+    ) -> Result<IdTokenClaims, TokenError> {
+        let rules = Expectations {
+            issuer: &self.issuer,
+            audience: AudienceRule::Contains(&self.client_id),
+            nonce,
+            require_iat: true,
+            require_sub: true,
+        };
+        let claims = self.verify(token.secret(), &rules).await?;
+        Ok(IdTokenClaims::from_claims(&claims))
+    }
+
+    /// Verifies an ID token obtained by refresh and checks it belongs to the same user and
+    /// issuer as the session's original one (OpenID Connect Core §12.2).
+    pub async fn verify_refreshed_id_token(
+        &self,
+        token: &IdToken,
+        original_subject: &str,
+    ) -> Result<IdTokenClaims, TokenError> {
+        let claims = self.verify_id_token(token, None).await?;
+        if claims.user.id != original_subject || claims.issuer != self.issuer {
+            return Err(TokenError::SubjectChanged);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies an access token issued to this client.
+    pub async fn verify_access_token(
+        &self,
+        token: &AccessToken,
+    ) -> Result<AccessTokenClaims, TokenError> {
+        let rules = Expectations {
+            issuer: &self.issuer,
+            audience: AudienceRule::ContainsOrClientIdClaim(&self.client_id),
+            nonce: None,
+            require_iat: false,
+            require_sub: true,
+        };
+        let claims = self.verify(token.secret(), &rules).await?;
+        Ok(AccessTokenClaims::from_claims(&claims))
+    }
+
+    /// Verifies an `idp_initiated_login` token: signature, `iss`, `exp` (it carries no `aud`).
+    pub async fn verify_idp_initiated_login(
+        &self,
+        token: &str,
+    ) -> Result<IdpInitiatedLogin, TokenError> {
+        let rules = Expectations {
+            issuer: &self.issuer,
+            audience: AudienceRule::Unchecked,
+            nonce: None,
+            require_iat: false,
+            require_sub: false,
+        };
+        let claims = self.verify(token, &rules).await?;
+        Ok(IdpInitiatedLogin::from_claims(&claims))
+    }
+
+    /// Loads the signing keys now, so the first login of a container does not wait for them.
+    pub async fn prefetch_keys(&self) -> Result<(), TokenError> {
+        self.keys.ensure_loaded(&self.http).await
+    }
+
+    async fn verify(
+        &self,
+        token: &str,
+        rules: &Expectations<'_>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+        let jwt = UnverifiedJwt::parse(token)?;
+        let key = self.keys.key_for(&self.http, jwt.kid.as_deref()).await?;
+        jwt.verify_signature(&key)?;
+        claims::check(&jwt.claims, rules, unix_now())?;
+        Ok(jwt.claims)
+    }
+}

@@ -1,0 +1,96 @@
+//! The token endpoint: authorization-code exchange and refresh.
+
+use serde::Deserialize;
+
+use super::error::IdpError;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
+
+/// Bodies larger than this are not read: a token response is a few kilobytes.
+const MAX_BODY: usize = 64 * 1024;
+/// Used when Scalekit leaves out `expires_in` (its default access-token lifetime is 299 s).
+const DEFAULT_EXPIRES_IN: u64 = 299;
+
+/// Tokens from the token endpoint.
+#[derive(Debug)]
+pub struct TokenSet {
+    /// The access token (a JWT).
+    pub access_token: AccessToken,
+    /// Present when `offline_access` was granted; Scalekit rotates it on every refresh.
+    pub refresh_token: Option<RefreshToken>,
+    /// Present on code exchange (required there) and usually on refresh.
+    pub id_token: Option<IdToken>,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// POSTs a form to the token endpoint and interprets the answer.
+pub(crate) async fn request(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenSet, IdpError> {
+    let response = http
+        .post(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(form)
+        .send()
+        .await
+        .map_err(IdpError::from_reqwest)?;
+    let status = response.status();
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err(IdpError::InvalidResponse("response too large"));
+    }
+    let body = response.bytes().await.map_err(IdpError::from_reqwest)?;
+    if body.len() > MAX_BODY {
+        return Err(IdpError::InvalidResponse("response too large"));
+    }
+    if !status.is_success() {
+        return Err(match serde_json::from_slice::<OAuthErrorBody>(&body) {
+            Ok(oauth) => IdpError::OAuth {
+                status: status.as_u16(),
+                error: oauth.error.chars().take(64).collect(),
+                description: oauth
+                    .error_description
+                    .map(|d| d.chars().take(200).collect()),
+            },
+            Err(_) => IdpError::Status {
+                status: status.as_u16(),
+            },
+        });
+    }
+    let parsed: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|_| IdpError::InvalidResponse("token response is not the expected JSON"))?;
+    if parsed.access_token.is_empty() {
+        return Err(IdpError::InvalidResponse("empty access_token"));
+    }
+    Ok(TokenSet {
+        access_token: AccessToken::new(parsed.access_token),
+        refresh_token: parsed
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(RefreshToken::new),
+        id_token: parsed.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
+        expires_in: parsed.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
+    })
+}

@@ -1,0 +1,90 @@
+//! The cookies this product sets, with their attributes in one place.
+//!
+//! Every cookie is `Secure; HttpOnly; Path=/; SameSite=Lax`. Lax, not the seed's Strict: the
+//! callback is a top-level navigation that starts on Scalekit's domain, and a Strict cookie is
+//! not sent on it (nor on the landing it redirects to).
+
+use cookie::{Cookie, SameSite};
+
+/// The session id. `__Host-` makes the browser refuse it without `Secure`, with a `Domain`, or
+/// on another path, so a sibling subdomain cannot plant or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-sk_session";
+/// The access token, under the name the seed uses.
+pub const ACCESS_TOKEN_COOKIE: &str = "accessToken";
+/// Per-login transaction cookies are this prefix plus an id derived from the `state`.
+pub const TRANSACTION_COOKIE_PREFIX: &str = "__Host-sk_txn_";
+/// Lifetime of a login transaction, in seconds.
+pub const TRANSACTION_MAX_AGE: i64 = 600;
+
+/// A cookie with this product's attributes and the given lifetime.
+pub fn build_cookie(name: &str, value: &str, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age_secs.max(0)))
+        .build()
+}
+
+/// A header that deletes the named cookie (same name, path and attributes, `Max-Age=0`).
+pub fn expired_cookie(name: &str) -> Cookie<'static> {
+    build_cookie(name, "", 0)
+}
+
+/// The `accessToken` cookie: expires a minute before the token does, as in the seed.
+pub fn access_token_cookie(token: &str, expires_in: u64) -> Cookie<'static> {
+    build_cookie(ACCESS_TOKEN_COOKIE, token, expires_in as i64 - 60)
+}
+
+/// Parses `Cookie` header values into name/value pairs (lambda_http joins the HTTP API's
+/// `cookies` array into one header with `; `). Malformed pairs are skipped.
+pub fn parse_cookie_header<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+    headers
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            let name = name.trim();
+            (!name.is_empty()).then(|| (name, value.trim().trim_matches('"')))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_protective_attribute() {
+        let header = build_cookie(SESSION_COOKIE, "v", 100).to_string();
+        for attribute in [
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=100",
+        ] {
+            assert!(header.contains(attribute), "{header} lacks {attribute}");
+        }
+        assert!(!header.contains("Domain"), "{header}");
+        assert!(expired_cookie(SESSION_COOKIE)
+            .to_string()
+            .contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn access_token_cookie_expires_a_minute_early() {
+        let header = access_token_cookie("jwt", 299).to_string();
+        assert!(header.starts_with("accessToken=jwt;"), "{header}");
+        assert!(header.contains("Max-Age=239"), "{header}");
+        assert!(access_token_cookie("jwt", 30)
+            .to_string()
+            .contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn cookie_headers_are_split_leniently() {
+        let pairs = parse_cookie_header(["a=1; b=2;;c", "d = \"4\""].into_iter());
+        assert_eq!(pairs, [("a", "1"), ("b", "2"), ("d", "4")]);
+    }
+}

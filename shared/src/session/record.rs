@@ -1,0 +1,84 @@
+//! A server-side session: who is signed in, and their tokens encrypted at rest.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{b64url, random_token, sha256, SealingKey};
+use crate::secret::{IdToken, RefreshToken, SessionId};
+
+/// A new session id: 256 random bits.
+pub fn new_session_id() -> SessionId {
+    SessionId::new(random_token(32))
+}
+
+/// The table key for a session id: its SHA-256, so a copy of the table cannot be replayed as cookies.
+pub fn session_key(id: &SessionId) -> String {
+    b64url(sha256(id.secret().as_bytes()))
+}
+
+/// One session, as the functions see it (tokens decrypted).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// [`session_key`] of the session id.
+    pub key: String,
+    /// Scalekit user id (`sub`).
+    pub user_id: String,
+    /// Organization signed in to (`oid`).
+    pub organization_id: Option<String>,
+    /// The current refresh token, if Scalekit issued one.
+    pub refresh_token: Option<RefreshToken>,
+    /// The latest ID token (profile claims, logout hint).
+    pub id_token: IdToken,
+    /// Creation time, seconds since the epoch.
+    pub created_at: i64,
+    /// Last use, for the idle timeout.
+    pub last_seen_at: i64,
+    /// Absolute end of the session.
+    pub expires_at: i64,
+    /// Incremented on every token rotation; writes are conditional on it.
+    pub version: u64,
+}
+
+impl SessionRecord {
+    /// Whether the session may still be used at `now` with the given idle timeout.
+    pub fn is_active(&self, now: i64, idle_timeout_secs: i64) -> bool {
+        now < self.expires_at && now < self.last_seen_at + idle_timeout_secs
+    }
+
+    /// When the table's TTL may delete the record.
+    pub fn ttl(&self, idle_timeout_secs: i64) -> i64 {
+        self.expires_at.min(self.last_seen_at + idle_timeout_secs)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredTokens {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    id_token: String,
+}
+
+/// Encrypts the record's tokens, bound to its key so they cannot be moved to another record.
+pub(crate) fn seal_tokens(record: &SessionRecord, key: &SealingKey) -> String {
+    let tokens = StoredTokens {
+        refresh_token: record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
+        id_token: record.id_token.secret().to_owned(),
+    };
+    key.seal(
+        &serde_json::to_vec(&tokens).expect("plain struct serialises"),
+        &record.key,
+    )
+}
+
+/// Decrypts tokens sealed by [`seal_tokens`] for the record with this key.
+pub(crate) fn open_tokens(
+    sealed: &str,
+    record_key: &str,
+    key: &SealingKey,
+) -> Option<(Option<RefreshToken>, IdToken)> {
+    let plaintext = key.open(sealed, record_key)?;
+    let tokens: StoredTokens = serde_json::from_slice(&plaintext).ok()?;
+    Some((
+        tokens.refresh_token.map(RefreshToken::new),
+        IdToken::new(tokens.id_token),
+    ))
+}

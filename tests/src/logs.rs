@@ -1,0 +1,63 @@
+//! Captures every log line the handlers write in this test process (JSON, as in Lambda), so
+//! tests can prove that no token, code, cookie or secret reaches the logs.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+static CAPTURED: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+fn buffer() -> &'static Mutex<Vec<u8>> {
+    CAPTURED.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        buffer()
+            .lock()
+            .expect("log buffer")
+            .extend_from_slice(bytes);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(bytes)?;
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once per process, at DEBUG for every crate (stricter than
+/// production's INFO).
+pub fn install() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = lambda_http::tracing::subscriber::fmt()
+            .json()
+            .with_max_level(lambda_http::tracing::Level::DEBUG)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+/// Everything logged so far.
+pub fn captured() -> String {
+    String::from_utf8_lossy(&buffer().lock().expect("log buffer")).into_owned()
+}
+
+/// Panics if any of `secrets` appears in the captured logs.
+pub fn assert_none_logged(secrets: &[&str]) {
+    let logs = captured();
+    assert!(
+        !logs.is_empty(),
+        "no log line was captured: is logs::install() called?"
+    );
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        assert!(
+            !logs.contains(secret),
+            "a secret value reached the logs: {}...",
+            &secret[..8]
+        );
+    }
+}

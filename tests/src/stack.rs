@@ -1,0 +1,270 @@
+//! The real stand-ins a flow test runs against: moto's server (DynamoDB, Secrets Manager), reached
+//! over HTTP through `AWS_ENDPOINT_URL` as in production, and our Scalekit-compatible server.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use scalekit_dev::DevScalekit;
+use shared::config::{Config, Needs};
+use shared::crypto::random_token;
+use shared::App;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A session secret for tests (the real one comes from Secrets Manager).
+pub const SESSION_SECRET: &str = "test-session-secret-0123456789abcdef-0123456789";
+
+/// One isolated environment: its own table, secrets and IdP.
+pub struct Stack {
+    /// The Scalekit-compatible server.
+    pub idp: DevScalekit,
+    /// The environment the functions are configured with.
+    pub env: HashMap<String, String>,
+    /// DynamoDB (moto).
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// Secrets Manager (moto).
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// This stack's session table.
+    pub table: String,
+    /// The AWS SDK configuration the functions use.
+    pub sdk: aws_config::SdkConfig,
+}
+
+fn require_moto() {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run the tests with ./dev/test, which starts moto"
+    );
+}
+
+impl Stack {
+    /// Starts an IdP and creates a fresh table and secrets in moto.
+    pub async fn start() -> Self {
+        require_moto();
+        crate::logs::install();
+        let idp = DevScalekit::start()
+            .await
+            .expect("dev Scalekit server starts");
+        let sdk = shared::app::aws_sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let suffix = random_token(6).replace(['-', '_'], "x");
+        let table = format!("sessions-{suffix}");
+        create_table(&dynamo, &table).await;
+        let client_secret_arn =
+            create_secret(&secrets, &format!("client-{suffix}"), idp.client_secret()).await;
+        let session_secret_arn = create_secret(
+            &secrets,
+            &format!("session-{suffix}"),
+            &format!(r#"{{"session_secret":"{SESSION_SECRET}"}}"#),
+        )
+        .await;
+        let env = HashMap::from([
+            ("SCALEKIT_ENVIRONMENT_URL".to_owned(), idp.url()),
+            ("SCALEKIT_CLIENT_ID".to_owned(), idp.client_id().to_owned()),
+            ("SCALEKIT_CLIENT_SECRET_ARN".to_owned(), client_secret_arn),
+            ("SESSION_SECRET_ARN".to_owned(), session_secret_arn),
+            ("SESSION_TABLE".to_owned(), table.clone()),
+        ]);
+        Self {
+            idp,
+            env,
+            dynamo,
+            secrets,
+            table,
+            sdk,
+        }
+    }
+
+    /// The configuration a function with `needs` gets from this stack's environment.
+    pub fn config(&self, needs: Needs) -> Config {
+        Config::from_lookup(|k| self.env.get(k).cloned(), needs).expect("valid test configuration")
+    }
+
+    /// A function's per-container state, as its `main` builds it.
+    pub fn app(&self, needs: Needs) -> App {
+        App::new(self.config(needs), Some(&self.sdk)).expect("app builds")
+    }
+
+    /// A function's state whose AWS calls go through `endpoint` instead (e.g. a [`FlakyProxy`]).
+    pub fn app_via(&self, needs: Needs, endpoint: &str) -> App {
+        // Without the env-derived service config, whose AWS_ENDPOINT_URL would win over ours.
+        let mut builder = self.sdk.to_builder().endpoint_url(endpoint);
+        builder.set_service_config(Some(NoServiceConfig));
+        let sdk = builder.build();
+        App::new(self.config(needs), Some(&sdk)).expect("app builds")
+    }
+
+    /// Every item in the session table.
+    pub async fn session_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.dynamo
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// Plays the user on the IdP's sign-in page: opens the authorization URL, picks `user` (and
+    /// `organization` if asked), and returns where the IdP redirects the browser back to.
+    pub async fn sign_in_at_idp(
+        &self,
+        authorize_url: &str,
+        user: &str,
+        organization: Option<&str>,
+    ) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = http
+            .get(authorize_url)
+            .send()
+            .await
+            .expect("authorize")
+            .text()
+            .await
+            .expect("page");
+        let pending =
+            extract_value(&page, "pending").unwrap_or_else(|| panic!("no sign-in form in: {page}"));
+        let mut form = vec![("pending", pending.clone()), ("user", user.to_owned())];
+        loop {
+            let response = http
+                .post(format!("{}/dev/sign-in", self.idp.url()))
+                .form(&form)
+                .send()
+                .await
+                .expect("sign-in");
+            if response.status().is_redirection() {
+                return response.headers()["location"]
+                    .to_str()
+                    .expect("ascii")
+                    .to_owned();
+            }
+            let page = response.text().await.expect("page");
+            let org =
+                organization.unwrap_or_else(|| panic!("the IdP asked for an organization: {page}"));
+            assert!(
+                form.iter().all(|(k, _)| *k != "organization"),
+                "organization picker shown twice: {page}"
+            );
+            form.push(("organization", org.to_owned()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NoServiceConfig;
+
+impl aws_types::service_config::LoadServiceConfig for NoServiceConfig {
+    fn load_config(&self, _key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        None
+    }
+}
+
+fn extract_value(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let end = page[start..].find('"')? + start;
+    Some(page[start..end].to_owned())
+}
+
+async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
+    dynamo
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table in moto");
+    dynamo
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expiration")
+                .enabled(true)
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("enable TTL");
+}
+
+async fn create_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> String {
+    secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto")
+        .arn
+        .expect("arn")
+}
+
+/// A TCP proxy in front of a real service that can be switched off (open connections are cut,
+/// new ones accepted and dropped) and on again: an outage and its recovery, in one container.
+pub struct FlakyProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl FlakyProxy {
+    /// A proxy to `target` (`http://host:port`), initially up.
+    pub async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let mut down = watch.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = down.wait_for(|up| !*up) => {}
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, up }
+    }
+
+    /// Switches the service off or on.
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}

@@ -1,0 +1,436 @@
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use flow_tests::browser::{body_text, location, set_cookie_for, set_cookies};
+use flow_tests::stack::{FlakyProxy, SESSION_SECRET};
+use flow_tests::{events, logs, Browser, Stack};
+use scalekit_dev::{Endpoint, IdTokenSigning, Misbehaviour};
+use serde_json::json;
+use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE, TRANSACTION_COOKIE_PREFIX};
+use shared::App;
+
+use crate::support::{finish_login, sign_in, start_login};
+
+#[tokio::test]
+async fn a_completed_login_creates_one_encrypted_session_and_sets_the_seed_cookies() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut browser = Browser::new();
+
+    let authorize = start_login(&login_app, &mut browser, "").await;
+    let back = stack
+        .sign_in_at_idp(&authorize, "usr_alice", Some("org_globex"))
+        .await;
+    let code = url::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let response = finish_login(&callback_app, &mut browser, &back).await;
+
+    // THEN the browser lands on the post-login page
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert_eq!(location(&response), "/dashboard/profile");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+
+    // AND carries the session and access-token cookies, the transaction cookie cleared
+    let session = set_cookie_for(&response, SESSION_COOKIE).expect("session cookie");
+    let access = set_cookie_for(&response, ACCESS_TOKEN_COOKIE).expect("accessToken cookie");
+    for cookie in [&session, &access] {
+        for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+        }
+    }
+    assert!(
+        access.contains("Max-Age=239"),
+        "expires_in 299 - 60: {access}"
+    );
+    let cleared = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.starts_with(TRANSACTION_COOKIE_PREFIX))
+        .expect("cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let session_id = browser.get(SESSION_COOKIE).unwrap().to_owned();
+    assert!(session_id.len() >= 22, "at least 128 bits");
+
+    // AND exactly one session row, keyed by a hash, holding no plaintext token
+    let items = stack.session_items().await;
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_ne!(
+        item["id"].as_s().unwrap(),
+        &session_id,
+        "the table must not hold the session id itself"
+    );
+    assert_eq!(item["user_id"], AttributeValue::S("usr_alice".into()));
+    assert_eq!(
+        item["organization_id"],
+        AttributeValue::S("org_globex".into())
+    );
+    assert!(item.contains_key("expiration") && item.contains_key("expires_at"));
+    let dump = format!("{item:?}");
+    let access_token = browser.get(ACCESS_TOKEN_COOKIE).unwrap();
+    assert!(!dump.contains(access_token));
+    assert!(!dump.contains("eyJ"), "no JWT in plaintext: {dump}");
+    assert_eq!(stack.idp.requests(Endpoint::Token), 1);
+
+    // AND nothing secret was logged
+    logs::assert_none_logged(&[
+        &code,
+        &session_id,
+        access_token,
+        stack.idp.client_secret(),
+        SESSION_SECRET,
+    ]);
+}
+
+#[tokio::test]
+async fn an_error_from_scalekit_is_reported_without_reflecting_its_description() {
+    let stack = Stack::start().await;
+    let app = stack.app(callback::NEEDS);
+    let response = callback::handle(&app, events::request("callback-error-param")).await;
+    assert_eq!(response.status(), 401);
+    let page = body_text(&response);
+    assert!(page.contains("access_denied"), "{page}");
+    assert!(
+        !page.contains("<script>") && !page.contains("alert(1)"),
+        "{page}"
+    );
+
+    let mut json_event = events::load("callback-error-param");
+    events::set_header(&mut json_event, "accept", "application/json");
+    let response = callback::handle(&app, events::to_request(&json_event)).await;
+    let body: serde_json::Value = serde_json::from_str(&body_text(&response)).unwrap();
+    assert_eq!(body["error"], "access_denied");
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_state_without_its_transaction_cookie_never_reaches_scalekit() {
+    let stack = Stack::start().await;
+    let app = stack.app(callback::NEEDS);
+    for (event, code) in [
+        ("callback-state-mismatch", "missing_transaction"),
+        ("callback-missing-cookie", "missing_transaction"),
+    ] {
+        let response = callback::handle(&app, events::request(event)).await;
+        assert_eq!(response.status(), 400, "{event}");
+        assert!(
+            body_text(&response).contains(code),
+            "{event}: {}",
+            body_text(&response)
+        );
+        assert!(set_cookie_for(&response, SESSION_COOKIE).is_none());
+    }
+    assert_eq!(stack.idp.requests(Endpoint::Token), 0);
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_callback_whose_state_differs_from_the_browsers_transaction_is_refused() {
+    // GIVEN a browser that started a login, and a callback URL for another login (login CSRF)
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut victim = Browser::new();
+    start_login(&login_app, &mut victim, "").await;
+    let mut attacker = Browser::new();
+    let attacker_authorize = start_login(&login_app, &mut attacker, "").await;
+    let attacker_back = stack
+        .sign_in_at_idp(&attacker_authorize, "usr_bob", None)
+        .await;
+
+    // WHEN the victim's browser is sent the attacker's callback
+    let response = finish_login(&callback_app, &mut victim, &attacker_back).await;
+
+    // THEN nothing is exchanged and no session exists
+    assert_eq!(response.status(), 400);
+    assert_eq!(stack.idp.requests(Endpoint::Token), 0);
+    assert!(victim.get(SESSION_COOKIE).is_none());
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_replayed_callback_creates_no_second_session() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut browser = Browser::new();
+    let authorize = start_login(&login_app, &mut browser, "").await;
+    let before_callback = browser.clone();
+    let back = stack.sign_in_at_idp(&authorize, "usr_carol", None).await;
+    assert_eq!(
+        finish_login(&callback_app, &mut browser, &back)
+            .await
+            .status(),
+        302
+    );
+
+    // Replay with the transaction cookie still present: Scalekit refuses the used code.
+    let mut replay = before_callback;
+    let response = finish_login(&callback_app, &mut replay, &back).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        body_text(&response).contains("invalid_grant"),
+        "{}",
+        body_text(&response)
+    );
+    assert_eq!(stack.session_items().await.len(), 1);
+}
+
+async fn login_with_fault(
+    stack: &Stack,
+    callback_app: &App,
+    fault: Misbehaviour,
+) -> (lambda_http::Response<lambda_http::Body>, Browser) {
+    let login_app = stack.app(login::NEEDS);
+    let mut browser = Browser::new();
+    let authorize = start_login(&login_app, &mut browser, "").await;
+    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    stack.idp.misbehave(fault);
+    let response = finish_login(callback_app, &mut browser, &back).await;
+    stack.idp.clear_misbehaviour();
+    (response, browser)
+}
+
+#[tokio::test]
+async fn id_tokens_failing_any_check_create_no_session() {
+    let stack = Stack::start().await;
+    let callback_app = stack.app(callback::NEEDS);
+    let faults = [
+        Misbehaviour::IdTokenClaims(json!({"iss": "https://evil.example"})),
+        Misbehaviour::IdTokenClaims(json!({"aud": ["skc_someone_else"]})),
+        Misbehaviour::IdTokenClaims(json!({"aud": null})),
+        Misbehaviour::IdTokenClaims(json!({"nonce": "not-the-nonce-we-sent"})),
+        Misbehaviour::IdTokenClaims(json!({"nonce": null})),
+        Misbehaviour::IdTokenClaims(json!({"exp": 1_000_000_000})),
+        Misbehaviour::IdTokenClaims(json!({"iat": null})),
+        Misbehaviour::IdTokenClaims(json!({"sub": null})),
+        Misbehaviour::IdTokenSignature(IdTokenSigning::Bad),
+        Misbehaviour::IdTokenSignature(IdTokenSigning::None),
+        Misbehaviour::IdTokenSignature(IdTokenSigning::Hs256WithPublicKey),
+        Misbehaviour::IdTokenSignature(IdTokenSigning::UnpublishedKey),
+    ];
+    for fault in faults {
+        let label = format!("{fault:?}");
+        let (response, browser) = login_with_fault(&stack, &callback_app, fault).await;
+        assert_eq!(response.status(), 502, "{label}: {}", body_text(&response));
+        assert!(body_text(&response).contains("invalid_id_token"), "{label}");
+        assert!(
+            browser.get(SESSION_COOKIE).is_none() && browser.get(ACCESS_TOKEN_COOKIE).is_none(),
+            "{label}"
+        );
+    }
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn token_endpoint_failures_map_to_stable_gateway_errors() {
+    let stack = Stack::start().await;
+    let mut config = stack.config(callback::NEEDS);
+    config.scalekit.request_timeout = Duration::from_millis(800);
+    let callback_app = App::new(config, Some(&stack.sdk)).unwrap();
+    let cases = [
+        (
+            Misbehaviour::TokenStatus(500, json!({"error": "server_error"})),
+            502,
+            "idp_error",
+        ),
+        (
+            Misbehaviour::TokenStatus(503, json!("down")),
+            502,
+            "idp_bad_response",
+        ),
+        (Misbehaviour::TokenNotJson, 502, "idp_bad_response"),
+        (
+            Misbehaviour::TokenDelay(Duration::from_secs(3)),
+            504,
+            "idp_timeout",
+        ),
+    ];
+    for (fault, status, code) in cases {
+        let label = format!("{fault:?}");
+        let (response, browser) = login_with_fault(&stack, &callback_app, fault).await;
+        assert_eq!(
+            response.status(),
+            status,
+            "{label}: {}",
+            body_text(&response)
+        );
+        let body = body_text(&response);
+        assert!(body.contains(code), "{label}: {body}");
+        assert!(browser.get(SESSION_COOKIE).is_none(), "{label}");
+    }
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_scalekit_is_a_502() {
+    let stack = Stack::start().await;
+    let mut config = stack.config(callback::NEEDS);
+    let login_app = stack.app(login::NEEDS);
+    let mut browser = Browser::new();
+    let authorize = start_login(&login_app, &mut browser, "").await;
+    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    config.scalekit.environment_url = "http://127.0.0.1:9".into(); // discard port: refused
+    let app = App::new(config, Some(&stack.sdk)).unwrap();
+    let response = finish_login(&app, &mut browser, &back).await;
+    assert_eq!(response.status(), 502);
+    assert!(body_text(&response).contains("idp_unreachable"));
+}
+
+#[tokio::test]
+async fn a_rotated_client_secret_is_re_read_once_and_the_login_completes() {
+    let stack = Stack::start().await;
+    let callback_app = stack.app(callback::NEEDS);
+    let login_app = stack.app(login::NEEDS);
+    let mut browser = Browser::new();
+    // Warm the container's secret cache with the old secret.
+    let first = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(first.status(), 302);
+
+    // Rotate: Scalekit and Secrets Manager now both hold the new secret.
+    stack.idp.set_client_secret("rotated-client-secret-value");
+    stack
+        .secrets
+        .put_secret_value()
+        .secret_id(&stack.env["SCALEKIT_CLIENT_SECRET_ARN"])
+        .secret_string("rotated-client-secret-value")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await; // past the re-read rate limit
+
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_carol",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    logs::assert_none_logged(&["rotated-client-secret-value"]);
+}
+
+#[tokio::test]
+async fn dynamodb_down_is_a_503_with_nothing_written_and_the_next_request_recovers() {
+    let stack = Stack::start().await;
+    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let callback_app = stack.app_via(callback::NEEDS, &proxy.url);
+    let login_app = stack.app(login::NEEDS);
+    // Secrets are read while AWS is up; then DynamoDB (same endpoint) goes down.
+    let mut browser = Browser::new();
+    assert_eq!(
+        sign_in(
+            &stack,
+            &login_app,
+            &callback_app,
+            &mut browser,
+            "usr_bob",
+            None
+        )
+        .await
+        .status(),
+        302
+    );
+    let rows_before = stack.session_items().await.len();
+
+    proxy.set_up(false);
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_carol",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 503, "{}", body_text(&response));
+    assert!(body_text(&response).contains("session_store_unavailable"));
+    assert!(browser.get(SESSION_COOKIE).is_none() && browser.get(ACCESS_TOKEN_COOKIE).is_none());
+    assert_eq!(stack.session_items().await.len(), rows_before);
+
+    proxy.set_up(true);
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_carol",
+        None,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        302,
+        "same container recovers: {}",
+        body_text(&response)
+    );
+    assert_eq!(stack.session_items().await.len(), rows_before + 1);
+}
+
+#[tokio::test]
+async fn secrets_manager_down_at_cold_start_is_a_503_and_recovers() {
+    let stack = Stack::start().await;
+    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    proxy.set_up(false);
+    let login_app = stack.app_via(login::NEEDS, &proxy.url);
+    let response = login::handle(&login_app, events::request("login-plain")).await;
+    assert_eq!(response.status(), 503);
+    assert!(body_text(&response).contains("secrets_unavailable"));
+    assert!(set_cookies(&response).is_empty());
+
+    proxy.set_up(true);
+    let response = login::handle(&login_app, events::request("login-plain")).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+}
+
+#[tokio::test]
+async fn key_rotation_between_logins_is_followed_without_a_restart() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut browser = Browser::new();
+    assert_eq!(
+        sign_in(
+            &stack,
+            &login_app,
+            &callback_app,
+            &mut browser,
+            "usr_bob",
+            None
+        )
+        .await
+        .status(),
+        302
+    );
+    stack.idp.rotate_signing_key();
+    stack.idp.retire_old_keys();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert_eq!(
+        stack.idp.requests(Endpoint::Keys),
+        2,
+        "one fetch, one refetch for the new kid"
+    );
+}

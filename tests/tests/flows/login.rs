@@ -1,0 +1,200 @@
+use flow_tests::browser::{body_text, location, set_cookies};
+use flow_tests::stack::FlakyProxy;
+use flow_tests::{events, Browser, Stack};
+use scalekit_dev::Endpoint;
+use shared::session::cookies::TRANSACTION_COOKIE_PREFIX;
+
+use crate::support::{finish_login, query_of, start_login};
+
+#[tokio::test]
+async fn login_redirects_to_scalekit_with_state_nonce_pkce_and_a_sealed_transaction_cookie() {
+    // GIVEN a stack, WHEN the sample plain-login event arrives
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    let response = login::handle(&app, events::request("login-plain")).await;
+
+    // THEN it redirects to the authorization endpoint with every protocol parameter
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let url = location(&response);
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", stack.idp.url())),
+        "{url}"
+    );
+    let query = query_of(&url);
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], stack.idp.client_id());
+    assert_eq!(
+        query["redirect_uri"],
+        "https://abc123def4.execute-api.us-east-1.amazonaws.com/api/callback"
+    );
+    assert_eq!(query["scope"], "openid profile email offline_access");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43);
+    assert!(query["state"].len() >= 43 && query["nonce"].len() >= 43);
+    for absent in ["organization_id", "connection_id", "prompt", "login_hint"] {
+        assert!(
+            !query.contains_key(absent),
+            "{absent} sent without being asked for"
+        );
+    }
+
+    // AND the transaction travels in one sealed, protected cookie
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = &cookies[0];
+    assert!(cookie.starts_with(TRANSACTION_COOKIE_PREFIX), "{cookie}");
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Max-Age=600",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    assert!(
+        !cookie.contains(&query["state"]) && !cookie.contains(&query["nonce"]),
+        "transaction must be sealed"
+    );
+    assert_eq!(stack.idp.requests(Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn organization_connection_and_hints_are_forwarded_to_scalekit() {
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+
+    let with_org = location(&login::handle(&app, events::request("login-with-organization")).await);
+    let query = query_of(&with_org);
+    assert_eq!(query["organization_id"], "org_acme");
+    assert_eq!(query["prompt"], "select_account");
+
+    let with_conn = location(&login::handle(&app, events::request("login-with-connection")).await);
+    let query = query_of(&with_conn);
+    assert_eq!(query["connection_id"], "conn_acme_okta");
+    assert_eq!(query["login_hint"], "alice@acme.test");
+
+    let mut browser = Browser::new();
+    let url = start_login(&app, &mut browser, "domain_hint=acme.test&provider=google").await;
+    let query = query_of(&url);
+    assert_eq!(query["domain_hint"], "acme.test");
+    assert_eq!(query["domain"], "acme.test");
+    assert_eq!(query["provider"], "google");
+}
+
+#[tokio::test]
+async fn an_unsafe_return_to_is_refused_and_sets_nothing() {
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    let response = login::handle(&app, events::request("login-bad-return-to")).await;
+    assert_eq!(response.status(), 400);
+    assert!(set_cookies(&response).is_empty());
+    let page = body_text(&response);
+    assert!(page.contains("invalid_return_to"), "{page}");
+    assert!(
+        !page.contains("evil.example"),
+        "input must not be reflected: {page}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_idp_initiated_token_is_ignored_and_a_plain_login_starts() {
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    let response = login::handle(&app, events::request("login-idp-initiated")).await;
+    assert_eq!(response.status(), 302);
+    let query = query_of(&location(&response));
+    assert!(!query.contains_key("organization_id") && !query.contains_key("connection_id"));
+    assert!(
+        !query.values().any(|v| v == "/reports"),
+        "relay_state must not be forwarded"
+    );
+}
+
+#[tokio::test]
+async fn a_verified_idp_initiated_login_becomes_a_fresh_sp_initiated_login() {
+    let stack = Stack::start().await;
+    let login_app = stack.app(login::NEEDS);
+    let callback_app = stack.app(callback::NEEDS);
+    let token = stack.idp.mint_idp_initiated_login(
+        Some("org_acme"),
+        Some("conn_dev_org_acme"),
+        Some("alice@acme.test"),
+        Some("/reports"),
+    );
+
+    let mut browser = Browser::new();
+    let authorize = start_login(
+        &login_app,
+        &mut browser,
+        &format!("idp_initiated_login={token}"),
+    )
+    .await;
+    let query = query_of(&authorize);
+    assert_eq!(query["organization_id"], "org_acme");
+    assert_eq!(query["connection_id"], "conn_dev_org_acme");
+    assert_eq!(query["login_hint"], "alice@acme.test");
+    assert_ne!(
+        query["state"], "/reports",
+        "relay_state is never the OAuth state"
+    );
+
+    // relay_state, a safe path, is where the user lands.
+    let back = stack
+        .sign_in_at_idp(&authorize, "usr_alice", Some("org_acme"))
+        .await;
+    let response = finish_login(&callback_app, &mut browser, &back).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert_eq!(location(&response), "/reports");
+}
+
+#[tokio::test]
+async fn a_warm_login_makes_no_network_call() {
+    let stack = Stack::start().await;
+    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let app = stack.app_via(login::NEEDS, &proxy.url);
+    let mut browser = Browser::new();
+    start_login(&app, &mut browser, "").await; // cold: reads the session secret
+
+    proxy.set_up(false); // AWS unreachable from now on
+    let idp_calls = stack.idp.requests(Endpoint::Keys) + stack.idp.requests(Endpoint::Token);
+    let response = login::handle(&app, events::request("login-with-organization")).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert_eq!(
+        stack.idp.requests(Endpoint::Keys) + stack.idp.requests(Endpoint::Token),
+        idp_calls
+    );
+}
+
+#[tokio::test]
+async fn two_tabs_can_log_in_at_the_same_time() {
+    let stack = Stack::start().await;
+    let login_app = stack.app(login::NEEDS);
+    let callback_app = stack.app(callback::NEEDS);
+    let mut browser = Browser::new();
+
+    let first = start_login(&login_app, &mut browser, "return_to=/first").await;
+    let second = start_login(&login_app, &mut browser, "return_to=/second").await;
+    let transactions = browser
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with(TRANSACTION_COOKIE_PREFIX))
+        .count();
+    assert_eq!(transactions, 2, "one cookie per transaction");
+
+    // Finish them in the opposite order.
+    let back_second = stack.sign_in_at_idp(&second, "usr_bob", None).await;
+    let back_first = stack.sign_in_at_idp(&first, "usr_carol", None).await;
+    let done_second = finish_login(&callback_app, &mut browser, &back_second).await;
+    assert_eq!(location(&done_second), "/second");
+    let done_first = finish_login(&callback_app, &mut browser, &back_first).await;
+    assert_eq!(location(&done_first), "/first");
+    assert!(
+        browser
+            .names()
+            .iter()
+            .all(|n| !n.starts_with(TRANSACTION_COOKIE_PREFIX)),
+        "transactions are cleared"
+    );
+}

@@ -1,0 +1,6 @@
+//! Whole flows through the real handlers, against moto (over HTTP) and the dev Scalekit server.
+//! Run with `./dev/test`, which starts moto and sets `AWS_ENDPOINT_URL`.
+
+mod callback;
+mod login;
+mod support;

@@ -1,0 +1,56 @@
+//! Steps shared by the flow tests.
+
+use flow_tests::browser::location;
+use flow_tests::{events, Browser, Stack};
+use lambda_http::{Body, Response};
+use shared::App;
+
+/// Runs `/api/login` with `query` in `browser`, returning the authorization URL.
+pub async fn start_login(login_app: &App, browser: &mut Browser, query: &str) -> String {
+    let mut event = events::load("login-plain");
+    events::set_query(&mut event, query);
+    events::set_cookies(&mut event, &browser.cookies());
+    let response = login::handle(login_app, events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{:?}", response.body());
+    browser.absorb(&response);
+    location(&response)
+}
+
+/// Sends the browser back to `/api/callback` with the query the IdP redirected to.
+pub async fn finish_login(
+    callback_app: &App,
+    browser: &mut Browser,
+    idp_redirect: &str,
+) -> Response<Body> {
+    let url = url::Url::parse(idp_redirect).expect("absolute redirect");
+    assert_eq!(url.path(), "/api/callback");
+    let mut event = events::load("callback-success");
+    events::set_query(&mut event, url.query().unwrap_or(""));
+    events::set_cookies(&mut event, &browser.cookies());
+    let response = callback::handle(callback_app, events::to_request(&event)).await;
+    browser.absorb(&response);
+    response
+}
+
+/// A complete sign-in as `user`; returns the callback's response.
+pub async fn sign_in(
+    stack: &Stack,
+    login_app: &App,
+    callback_app: &App,
+    browser: &mut Browser,
+    user: &str,
+    org: Option<&str>,
+) -> Response<Body> {
+    let authorize = start_login(login_app, browser, "").await;
+    let back = stack.sign_in_at_idp(&authorize, user, org).await;
+    finish_login(callback_app, browser, &back).await
+}
+
+/// The query parameters of a URL.
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
