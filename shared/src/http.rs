@@ -176,6 +176,16 @@ pub fn single_query_param(req: &Request, name: &str) -> Result<Option<String>, (
     }
 }
 
+/// Whether a state-changing request comes from another site: an `Origin` other than ours, or
+/// `Sec-Fetch-Site` other than `same-origin`/`none`. Defence in depth on top of `SameSite=Lax`;
+/// clients that send neither header (curl, server-to-server) carry no browser's cookies.
+pub fn is_cross_site(req: &Request, origin: &str) -> bool {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let foreign_origin = header("origin").is_some_and(|o| o != origin);
+    let foreign_fetch = header("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none");
+    foreign_origin || foreign_fetch
+}
+
 /// The public origin of the app: `APP_BASE_URL` when configured, else derived from the request's
 /// `Host` (API Gateway sets it to its own domain). `None` when the host is missing or not a plain
 /// host name, so a forged header cannot inject into redirect URIs.
@@ -257,6 +267,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised_by_origin_or_fetch_metadata() {
+        let origin = "https://app.example.com";
+        assert!(!is_cross_site(&request_with(&[]), origin));
+        assert!(!is_cross_site(
+            &request_with(&[("origin", origin), ("sec-fetch-site", "same-origin")]),
+            origin
+        ));
+        assert!(is_cross_site(
+            &request_with(&[("origin", "https://evil.example")]),
+            origin
+        ));
+        assert!(is_cross_site(&request_with(&[("origin", "null")]), origin));
+        assert!(is_cross_site(
+            &request_with(&[("sec-fetch-site", "cross-site")]),
+            origin
+        ));
+        assert!(is_cross_site(
+            &request_with(&[("sec-fetch-site", "same-site")]),
+            origin
+        ));
     }
 
     #[test]

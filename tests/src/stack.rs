@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use scalekit_dev::DevScalekit;
+use scalekit_dev::{DevScalekit, DevScalekitOptions};
 use shared::config::{Config, Needs};
 use shared::crypto::random_token;
 use shared::App;
@@ -42,9 +42,14 @@ fn require_moto() {
 impl Stack {
     /// Starts an IdP and creates a fresh table and secrets in moto.
     pub async fn start() -> Self {
+        Self::start_with(DevScalekitOptions::default()).await
+    }
+
+    /// As [`Stack::start`], with IdP options (e.g. a short access-token lifetime).
+    pub async fn start_with(options: DevScalekitOptions) -> Self {
         require_moto();
         crate::logs::install();
-        let idp = DevScalekit::start()
+        let idp = DevScalekit::start_with(options)
             .await
             .expect("dev Scalekit server starts");
         let sdk = shared::app::aws_sdk_config().await;
@@ -95,6 +100,32 @@ impl Stack {
         builder.set_service_config(Some(NoServiceConfig));
         let sdk = builder.build();
         App::new(self.config(needs), Some(&sdk)).expect("app builds")
+    }
+
+    /// Sets numeric attributes of every session item (e.g. to age a session).
+    pub async fn set_session_numbers(&self, values: &[(&str, i64)]) {
+        for item in self.session_items().await {
+            let mut update = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .key("id", item["id"].clone());
+            let mut expression = Vec::new();
+            for (i, (name, value)) in values.iter().enumerate() {
+                expression.push(format!("#n{i} = :v{i}"));
+                update = update
+                    .expression_attribute_names(format!("#n{i}"), *name)
+                    .expression_attribute_values(
+                        format!(":v{i}"),
+                        AttributeValue::N(value.to_string()),
+                    );
+            }
+            update
+                .update_expression(format!("SET {}", expression.join(", ")))
+                .send()
+                .await
+                .expect("update session");
+        }
     }
 
     /// Every item in the session table.

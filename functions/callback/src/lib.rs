@@ -114,6 +114,7 @@ async fn callback(
         key: session_key(&session_id),
         user_id: claims.user.id.clone(),
         organization_id: claims.user.organization_id.clone(),
+        access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         id_token: id_token.clone(),
         created_at: now,

@@ -11,6 +11,7 @@ mod jwks;
 mod jwt;
 mod token;
 
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use authorize::{
@@ -263,6 +264,15 @@ impl ScalekitClient {
     /// Loads the signing keys now, so the first login of a container does not wait for them.
     pub async fn prefetch_keys(&self) -> Result<(), TokenError> {
         self.keys.ensure_loaded(&self.http).await
+    }
+
+    /// The claims of an ID token this product verified before storing it in a session. The store
+    /// seals tokens with AEAD, so the token is known unchanged; never use this on request input.
+    pub fn claims_of_stored_id_token(token: &IdToken) -> Option<IdTokenClaims> {
+        let payload = token.secret().split('.').nth(1)?;
+        let bytes = crate::crypto::b64url_decode(payload)?;
+        let claims = serde_json::from_slice(&bytes).ok()?;
+        Some(IdTokenClaims::from_claims(&claims))
     }
 
     async fn verify(

@@ -37,6 +37,14 @@ pub fn access_token_cookie(token: &str, expires_in: u64) -> Cookie<'static> {
     build_cookie(ACCESS_TOKEN_COOKIE, token, expires_in as i64 - 60)
 }
 
+/// Expires the session and access-token cookies.
+pub fn session_cookie_removals() -> [Cookie<'static>; 2] {
+    [
+        expired_cookie(SESSION_COOKIE),
+        expired_cookie(ACCESS_TOKEN_COOKIE),
+    ]
+}
+
 /// Parses `Cookie` header values into name/value pairs (lambda_http joins the HTTP API's
 /// `cookies` array into one header with `; `). Malformed pairs are skipped.
 pub fn parse_cookie_header<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {

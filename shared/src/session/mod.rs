@@ -1,10 +1,12 @@
 //! Sessions: cookies, the login transaction, the session record and its table.
 
+mod check;
 pub mod cookies;
 mod record;
 mod store;
 mod transaction;
 
+pub use check::{authenticate, end_session, Refresh, SessionError, SignedIn};
 pub use record::{new_session_id, session_key, SessionRecord};
 pub use store::{RotationOutcome, SessionStore, StoreError};
 pub use transaction::{transaction_cookie_name, Transaction, TransactionError};

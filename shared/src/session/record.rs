@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{b64url, random_token, sha256, SealingKey};
-use crate::secret::{IdToken, RefreshToken, SessionId};
+use crate::secret::{AccessToken, IdToken, RefreshToken, SessionId};
 
 /// A new session id: 256 random bits.
 pub fn new_session_id() -> SessionId {
@@ -24,6 +24,8 @@ pub struct SessionRecord {
     pub user_id: String,
     /// Organization signed in to (`oid`).
     pub organization_id: Option<String>,
+    /// The latest access token: lets a request that lost a refresh race adopt the winner's.
+    pub access_token: AccessToken,
     /// The current refresh token, if Scalekit issued one.
     pub refresh_token: Option<RefreshToken>,
     /// The latest ID token (profile claims, logout hint).
@@ -52,14 +54,23 @@ impl SessionRecord {
 
 #[derive(Serialize, Deserialize)]
 struct StoredTokens {
+    access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     id_token: String,
 }
 
+/// A record's tokens, decrypted.
+pub(crate) struct Tokens {
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub id_token: IdToken,
+}
+
 /// Encrypts the record's tokens, bound to its key so they cannot be moved to another record.
 pub(crate) fn seal_tokens(record: &SessionRecord, key: &SealingKey) -> String {
     let tokens = StoredTokens {
+        access_token: record.access_token.secret().to_owned(),
         refresh_token: record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
         id_token: record.id_token.secret().to_owned(),
     };
@@ -70,15 +81,12 @@ pub(crate) fn seal_tokens(record: &SessionRecord, key: &SealingKey) -> String {
 }
 
 /// Decrypts tokens sealed by [`seal_tokens`] for the record with this key.
-pub(crate) fn open_tokens(
-    sealed: &str,
-    record_key: &str,
-    key: &SealingKey,
-) -> Option<(Option<RefreshToken>, IdToken)> {
+pub(crate) fn open_tokens(sealed: &str, record_key: &str, key: &SealingKey) -> Option<Tokens> {
     let plaintext = key.open(sealed, record_key)?;
     let tokens: StoredTokens = serde_json::from_slice(&plaintext).ok()?;
-    Some((
-        tokens.refresh_token.map(RefreshToken::new),
-        IdToken::new(tokens.id_token),
-    ))
+    Some(Tokens {
+        access_token: AccessToken::new(tokens.access_token),
+        refresh_token: tokens.refresh_token.map(RefreshToken::new),
+        id_token: IdToken::new(tokens.id_token),
+    })
 }

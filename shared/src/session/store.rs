@@ -126,6 +126,67 @@ impl SessionStore {
         }
     }
 
+    /// Records activity for the idle timeout (and moves the TTL), if the record is still at
+    /// `version`. Best effort: a lost race means another writer just updated it anyway.
+    pub async fn touch(
+        &self,
+        record: &SessionRecord,
+        now: i64,
+        idle_timeout_secs: i64,
+    ) -> Result<(), StoreError> {
+        let expiration = record.expires_at.min(now + idle_timeout_secs);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(record.key.clone()))
+            .update_expression("SET last_seen_at = :now, expiration = :expiration")
+            .condition_expression("version = :version")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expiration", n(expiration))
+            .expression_attribute_values(":version", n(record.version as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Deletes a session only if it is still at `version` (nobody rotated it meanwhile).
+    pub async fn delete_at_version(
+        &self,
+        record_key: &str,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(record_key.to_owned()))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", n(version as i64))
+            .send()
+            .await;
+        match result {
+            Err(error)
+                if !error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(unavailable(error))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Deletes a session; deleting one that does not exist succeeds.
     pub async fn delete(&self, record_key: &str) -> Result<(), StoreError> {
         self.client
@@ -183,13 +244,14 @@ fn from_item(
             .ok_or(StoreError::Corrupt(name))
     };
     let record_key = s("id")?;
-    let (refresh_token, id_token) =
+    let tokens =
         open_tokens(&s("tokens")?, &record_key, key).ok_or(StoreError::Corrupt("tokens"))?;
     Ok(SessionRecord {
         user_id: s("user_id")?,
         organization_id: s("organization_id").ok(),
-        refresh_token,
-        id_token,
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token,
         created_at: num("created_at")?,
         last_seen_at: num("last_seen_at")?,
         expires_at: num("expires_at")?,
@@ -201,7 +263,7 @@ fn from_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{IdToken, RefreshToken};
+    use crate::secret::{AccessToken, IdToken, RefreshToken};
 
     #[test]
     fn items_hold_no_plaintext_token_and_round_trip() {
@@ -210,6 +272,7 @@ mod tests {
             key: "k1".into(),
             user_id: "usr_1".into(),
             organization_id: Some("org_1".into()),
+            access_token: AccessToken::new("at-plaintext"),
             refresh_token: Some(RefreshToken::new("rt-plaintext")),
             id_token: IdToken::new("idt-plaintext"),
             created_at: 10,

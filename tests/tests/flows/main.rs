@@ -2,5 +2,6 @@
 //! Run with `./dev/test`, which starts moto and sets `AWS_ENDPOINT_URL`.
 
 mod callback;
+mod lifecycle;
 mod login;
 mod support;

@@ -54,3 +54,21 @@ pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
         .into_owned()
         .collect()
 }
+
+/// The sample event `name` as a request carrying the browser's cookies.
+pub fn request_from(browser: &Browser, name: &str) -> lambda_http::Request {
+    let mut event = events::load(name);
+    events::set_cookies(&mut event, &browser.cookies());
+    events::to_request(&event)
+}
+
+/// Runs `handler` on the sample event with the browser's cookies and keeps the cookies it sets.
+#[macro_export]
+macro_rules! call {
+    ($handler:path, $app:expr, $browser:expr, $event:expr) => {{
+        let request = $crate::support::request_from(&$browser, $event);
+        let response = $handler($app, request).await;
+        $browser.absorb(&response);
+        response
+    }};
+}

@@ -1,0 +1,72 @@
+//! `GET /dashboard/profile`: the page the seed lands on after login. Server-rendered, every
+//! dynamic value escaped; signed-out visitors are sent to sign in and brought back here.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::config::Needs;
+use shared::http::{self, escape_html};
+use shared::session::{authenticate, Refresh, SessionError, SignedIn};
+use shared::App;
+
+/// Reads sessions and may refresh them.
+pub const NEEDS: Needs = Needs {
+    client_secret: true,
+    session_table: true,
+};
+
+/// Where a signed-out visitor goes.
+pub const LOGIN_REDIRECT: &str = "/api/login?return_to=/dashboard/profile";
+
+/// Handles one request. Expected failures are responses, never `Err`.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match authenticate(app, &req, Refresh::IfNeeded).await {
+        Ok(signed_in) => {
+            let mut response = http::html(StatusCode::OK, render(&signed_in));
+            signed_in.apply_cookies(&mut response);
+            response
+        }
+        Err(error) => {
+            let mut response = match &error {
+                SessionError::SignedOut => http::redirect(LOGIN_REDIRECT),
+                SessionError::Unavailable(api) => {
+                    http::html(api.status, http::error_page(api.code, api.message))
+                }
+            };
+            error.apply_cookies(&mut response);
+            response
+        }
+    }
+}
+
+fn row(label: &str, id: &str, value: Option<&str>) -> String {
+    let value = value.filter(|v| !v.is_empty()).unwrap_or("—");
+    format!(
+        "<tr><th>{label}</th><td id=\"{id}\">{}</td></tr>",
+        escape_html(value)
+    )
+}
+
+fn render(signed_in: &SignedIn) -> String {
+    let user = &signed_in.user;
+    let roles = signed_in.access.roles.join(", ");
+    let organization = signed_in
+        .access
+        .organization_id
+        .as_deref()
+        .or(user.organization_id.as_deref());
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Your profile</title>\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}\
+         th{{text-align:left;padding-right:1rem}}td,th{{padding:.3rem 0}}button,a.button{{margin-top:1.5rem;margin-right:.5rem}}</style>\
+         </head><body><h1 id=\"greeting\">Hello, {name}</h1><table>{email}{org}{roles}{user_id}</table>\
+         <p><a class=\"button\" id=\"switch-organization\" href=\"/api/login?prompt=select_account&amp;return_to=/dashboard/profile\">Switch organization</a></p>\
+         <form method=\"post\" action=\"/api/logout\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form>\
+         </body></html>",
+        name = escape_html(user.display_name()),
+        email = row("Email", "email", user.email.as_deref()),
+        org = row("Organization", "organization", organization),
+        roles = row("Roles", "roles", Some(&roles)),
+        user_id = row("User id", "user-id", Some(&user.id)),
+    )
+}

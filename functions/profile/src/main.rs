@@ -1,0 +1,14 @@
+use lambda_http::{run, service_fn, Error};
+use shared::App;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    // Built once and kept for the life of the container.
+    let app: &'static App = Box::leak(Box::new(App::from_env(profile::NEEDS).await?));
+    app.warm_up(true);
+    run(service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(profile::handle(app, req).await)
+    }))
+    .await
+}
