@@ -186,6 +186,37 @@ pub fn is_cross_site(req: &Request, origin: &str) -> bool {
     foreign_origin || foreign_fetch
 }
 
+/// Largest single header (a `Cookie` header included) and query string accepted, in bytes.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Refuses requests whose headers or query string are larger than any this product produces:
+/// 431 or 414, before any parsing, lookup or crypto is spent on them.
+pub fn check_size(req: &Request) -> Result<(), ApiError> {
+    let oversized_header = req
+        .headers()
+        .iter()
+        .any(|(name, value)| name.as_str().len() + value.len() > MAX_HEADER_BYTES);
+    if oversized_header {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_too_large",
+            "A request header or cookie is too large.",
+        ));
+    }
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.len() > MAX_HEADER_BYTES)
+    {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "The request URL is too long.",
+        ));
+    }
+    Ok(())
+}
+
 /// The public origin of the app: `APP_BASE_URL` when configured, else derived from the request's
 /// `Host` (API Gateway sets it to its own domain). `None` when the host is missing or not a plain
 /// host name, so a forged header cannot inject into redirect URIs.
@@ -290,6 +321,22 @@ mod tests {
             &request_with(&[("sec-fetch-site", "same-site")]),
             origin
         ));
+    }
+
+    #[test]
+    fn oversized_headers_and_queries_are_refused() {
+        let big = "a".repeat(MAX_HEADER_BYTES + 1);
+        let err = check_size(&request_with(&[("cookie", &big)])).unwrap_err();
+        assert_eq!(err.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let long_query = lambda_http::http::Request::builder()
+            .uri(format!("/api/login?x={big}"))
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(
+            check_size(&long_query).unwrap_err().status,
+            StatusCode::URI_TOO_LONG
+        );
+        assert!(check_size(&request_with(&[("cookie", "a=b")])).is_ok());
     }
 
     #[test]

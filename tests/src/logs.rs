@@ -46,6 +46,16 @@ pub fn captured() -> String {
     String::from_utf8_lossy(&buffer().lock().expect("log buffer")).into_owned()
 }
 
+/// The first 8 characters of each of `secrets` found in the captured logs.
+pub fn leaks(secrets: &[String]) -> Vec<String> {
+    let logs = captured();
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 8 && logs.contains(s.as_str()))
+        .map(|s| format!("{}...", &s[..8]))
+        .collect()
+}
+
 /// Panics if any of `secrets` appears in the captured logs.
 pub fn assert_none_logged(secrets: &[&str]) {
     let logs = captured();

@@ -258,6 +258,21 @@ async fn create_secret(
         .expect("arn")
 }
 
+/// Every stack, when a test is done with it, proves that no code or token its IdP issued, and
+/// neither secret, reached any log line captured in this process.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let mut secrets = self.idp.issued_secrets();
+        secrets.push(self.idp.client_secret().to_owned());
+        secrets.push(SESSION_SECRET.to_owned());
+        let leaks = crate::logs::leaks(&secrets);
+        assert!(leaks.is_empty(), "secrets reached the logs: {leaks:?}");
+    }
+}
+
 /// A TCP proxy in front of a real service that can be switched off (open connections are cut,
 /// new ones accepted and dropped) and on again: an outage and its recovery, in one container.
 pub struct FlakyProxy {

@@ -329,6 +329,11 @@ impl DevScalekit {
             .retain(|_, r| r.grant.user_id != user_id);
     }
 
+    /// Every authorization code, access, ID and refresh token issued so far.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.shared.state().issued.clone()
+    }
+
     /// The demo users offered on the sign-in page.
     pub fn users() -> &'static [DemoUser] {
         &users::USERS

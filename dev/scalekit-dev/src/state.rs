@@ -60,6 +60,7 @@ impl Shared {
                 codes: HashMap::new(),
                 used_codes: HashMap::new(),
                 refresh_tokens: HashMap::new(),
+                issued: Vec::new(),
             }),
         }
     }
@@ -101,6 +102,8 @@ pub(crate) struct State {
     /// when a code is replayed (RFC 6749 §4.1.2).
     pub(crate) used_codes: HashMap<String, String>,
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Every code and token ever issued, so tests can prove none of them reached a log.
+    pub(crate) issued: Vec<String>,
 }
 
 impl State {

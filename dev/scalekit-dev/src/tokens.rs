@@ -20,6 +20,9 @@ pub(crate) fn token_response(
     let now = now();
     let access_token = access_token(shared, state, grant, now);
     let id_token = id_token(shared, state, grant, &access_token, now);
+    state
+        .issued
+        .extend([access_token.clone(), id_token.clone()]);
     let mut body = json!({
         "access_token": access_token,
         "id_token": id_token,
@@ -34,6 +37,7 @@ pub(crate) fn token_response(
 
 pub(crate) fn new_refresh_token(state: &mut State, grant: &Grant) -> String {
     let token = random_token();
+    state.issued.push(token.clone());
     let grant = Grant {
         // The nonce belongs to the authorization request; refreshed ID tokens carry none.
         nonce: None,

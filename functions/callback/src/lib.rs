@@ -25,6 +25,9 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if let Err(error) = http::check_size(&req) {
+        return error.to_response(&req);
+    }
     let state = single_query_param(&req, "state").ok().flatten();
     match callback(app, &req, state.as_deref()).await {
         Ok(response) => response,

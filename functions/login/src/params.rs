@@ -258,3 +258,35 @@ mod tests {
         assert_eq!(safe_error_code("<script>"), "unknown_error");
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use lambda_http::RequestExt;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        #[test]
+        fn arbitrary_query_parameters_are_parsed_or_refused_never_forwarded_unsafely(
+            pairs in proptest::collection::vec(("(organization_id|connection_id|login_hint|domain_hint|provider|prompt|return_to|error|x)", "\\PC{0,60}"), 0..8)
+        ) {
+            let mut map: HashMap<String, Vec<String>> = HashMap::new();
+            for (k, v) in pairs {
+                map.entry(k).or_default().push(v);
+            }
+            let request = Request::default().with_query_string_parameters(map);
+            if let Ok(params) = LoginParams::from_request(&request) {
+                if let Some(path) = &params.return_to {
+                    prop_assert!(safe_return_to(path).is_some());
+                }
+                for value in [&params.organization_id, &params.connection_id].into_iter().flatten() {
+                    prop_assert!(is_identifier(value));
+                }
+                if let Some(hint) = &params.login_hint {
+                    prop_assert!(!hint.chars().any(char::is_control));
+                }
+            }
+        }
+    }
+}

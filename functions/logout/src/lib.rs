@@ -19,6 +19,9 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if let Err(error) = http::check_size(&req) {
+        return error.to_response(&req);
+    }
     let Some(origin) = http::public_origin(&req, app.config.app_base_url.as_deref()) else {
         return ApiError::bad_request("invalid_host", "The request has no usable Host header.")
             .to_response(&req);

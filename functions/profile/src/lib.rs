@@ -19,6 +19,9 @@ pub const LOGIN_REDIRECT: &str = "/api/login?return_to=/dashboard/profile";
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if let Err(error) = http::check_size(&req) {
+        return error.to_response(&req);
+    }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {
             let mut response = http::html(StatusCode::OK, render(&signed_in));

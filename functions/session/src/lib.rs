@@ -19,6 +19,9 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if let Err(error) = http::check_size(&req) {
+        return error.to_response(&req);
+    }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {
             let mut response = http::json(

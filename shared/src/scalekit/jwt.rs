@@ -121,3 +121,94 @@ impl RsaKey {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::b64url;
+    use serde_json::json;
+
+    fn rsa_jwk() -> Value {
+        json!({"kty": "RSA", "kid": "snk_1", "use": "sig", "alg": "RS256",
+               "n": b64url([0xC5u8; 256]), "e": "AQAB"})
+    }
+
+    fn with(patch: Value) -> Value {
+        let mut jwk = rsa_jwk();
+        for (name, value) in patch.as_object().unwrap() {
+            if value.is_null() {
+                jwk.as_object_mut().unwrap().remove(name);
+            } else {
+                jwk[name] = value.clone();
+            }
+        }
+        jwk
+    }
+
+    #[test]
+    fn an_rsa_signing_jwk_is_read() {
+        let expected = RsaKey {
+            kid: Some("snk_1".into()),
+            n: vec![0xC5; 256],
+            e: vec![1, 0, 1],
+        };
+        assert_eq!(RsaKey::from_jwk(&rsa_jwk()), Some(expected.clone()));
+        // `use` and `alg` are optional members.
+        assert_eq!(
+            RsaKey::from_jwk(&with(json!({"use": null, "alg": null}))),
+            Some(expected)
+        );
+        assert_eq!(
+            RsaKey::from_jwk(&with(json!({"kid": null}))).map(|k| k.kid),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn jwks_that_cannot_verify_rs256_are_ignored() {
+        let cases = [
+            ("kty EC", with(json!({"kty": "EC", "crv": "P-256"}))),
+            ("kty oct", with(json!({"kty": "oct"}))),
+            ("no kty", with(json!({"kty": null}))),
+            ("use enc", with(json!({"use": "enc"}))),
+            ("alg RS384", with(json!({"alg": "RS384"}))),
+            ("alg none", with(json!({"alg": "none"}))),
+            (
+                "1024-bit modulus",
+                with(json!({"n": b64url([0xC5u8; 128])})),
+            ),
+            ("no n", with(json!({"n": null}))),
+            ("no e", with(json!({"e": null}))),
+            ("n not base64url", with(json!({"n": "+/=="}))),
+            ("n not a string", with(json!({"n": 12}))),
+            ("not an object", json!("snk_1")),
+        ];
+        for (what, jwk) in cases {
+            assert_eq!(RsaKey::from_jwk(&jwk), None, "{what}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic_the_parser(token in "\\PC{0,400}") {
+            let _ = UnverifiedJwt::parse(&token);
+        }
+
+        #[test]
+        fn arbitrary_base64_segments_are_rejected_without_panicking(
+            header in "[A-Za-z0-9_-]{0,80}", payload in "[A-Za-z0-9_-]{0,200}", signature in "[A-Za-z0-9_-]{0,80}",
+        ) {
+            let token = format!("{header}.{payload}.{signature}");
+            if let Ok(jwt) = UnverifiedJwt::parse(&token) {
+                let key = RsaKey { kid: None, n: vec![0xab; 256], e: vec![1, 0, 1] };
+                prop_assert!(jwt.verify_signature(&key).is_err());
+            }
+        }
+    }
+}

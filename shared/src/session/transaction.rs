@@ -191,3 +191,20 @@ mod tests {
         assert_eq!(err, TransactionError::StateMismatch);
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_cookies_never_open_or_panic(name_suffix in "[A-Za-z0-9_-]{0,20}", value in "\\PC{0,300}", state in "\\PC{0,80}") {
+            let key = SealingKey::derive(&[3u8; 32], "transaction-cookie");
+            let name = format!("{TRANSACTION_COOKIE_PREFIX}{name_suffix}");
+            let derived = transaction_cookie_name(&state);
+            let cookies = [(name.as_str(), value.as_str()), (derived.as_str(), value.as_str())];
+            prop_assert!(Transaction::from_cookies(&cookies, &state, &key, 1_000).is_err());
+        }
+    }
+}

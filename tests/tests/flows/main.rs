@@ -2,6 +2,7 @@
 //! Run with `./dev/test`, which starts moto and sets `AWS_ENDPOINT_URL`.
 
 mod callback;
+mod hostile;
 mod lifecycle;
 mod login;
 mod support;

@@ -81,6 +81,7 @@ pub(crate) async fn sign_in(State(shared): State<Arc<Shared>>, body: Bytes) -> R
     let code = random_token();
     {
         let mut st = shared.state();
+        st.issued.push(code.clone());
         // Single use: a second submission of the same page finds nothing.
         if st.pending.remove(pending_id).is_none() {
             return error_page("Sign-in expired", "This sign-in request was already used.");

@@ -1,0 +1,187 @@
+//! Hostile input through the real handlers: never a panic, never a 5xx, never a session.
+
+use flow_tests::browser::body_text;
+use flow_tests::{events, logs, Stack};
+use serde_json::Value;
+
+fn with_cookie(name: &str, cookie: &str) -> lambda_http::Request {
+    let mut event = events::load(name);
+    events::set_cookies(&mut event, &[cookie.to_owned()]);
+    events::to_request(&event)
+}
+
+#[tokio::test]
+async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
+    let stack = Stack::start().await;
+    let huge_cookie = format!("__Host-sk_session={}", "A".repeat(16 * 1024));
+    let statuses = [
+        login::handle(
+            &stack.app(login::NEEDS),
+            with_cookie("login-plain", &huge_cookie),
+        )
+        .await
+        .status(),
+        callback::handle(
+            &stack.app(callback::NEEDS),
+            with_cookie("callback-missing-cookie", &huge_cookie),
+        )
+        .await
+        .status(),
+        session::handle(
+            &stack.app(session::NEEDS),
+            with_cookie("session-signed-out", &huge_cookie),
+        )
+        .await
+        .status(),
+        refresh::handle(
+            &stack.app(refresh::NEEDS),
+            with_cookie("refresh-signed-in", &huge_cookie),
+        )
+        .await
+        .status(),
+        logout::handle(
+            &stack.app(logout::NEEDS),
+            with_cookie("logout-without-session", &huge_cookie),
+        )
+        .await
+        .status(),
+        profile::handle(
+            &stack.app(profile::NEEDS),
+            with_cookie("profile-signed-out", &huge_cookie),
+        )
+        .await
+        .status(),
+    ];
+    assert!(statuses.iter().all(|s| s.as_u16() == 431), "{statuses:?}");
+
+    let mut event = events::load("login-plain");
+    events::set_query(&mut event, &format!("login_hint={}", "a".repeat(10_000)));
+    let response = login::handle(&stack.app(login::NEEDS), events::to_request(&event)).await;
+    assert_eq!(response.status(), 414);
+}
+
+#[tokio::test]
+async fn garbage_session_and_transaction_cookies_are_treated_as_absent() {
+    let stack = Stack::start().await;
+    let session_app = stack.app(session::NEEDS);
+    for garbage in [
+        "",
+        "x",
+        "%%%",
+        "AAAA.BBBB",
+        "\u{1F600}",
+        "__Host-sk_session",
+        &"z".repeat(2000),
+    ] {
+        let cookie = format!("__Host-sk_session={garbage}");
+        let response =
+            session::handle(&session_app, with_cookie("session-signed-in", &cookie)).await;
+        assert_eq!(response.status(), 401, "{garbage:?}");
+        let cookie = format!("accessToken={garbage}");
+        let response =
+            session::handle(&session_app, with_cookie("session-signed-in", &cookie)).await;
+        assert_eq!(response.status(), 401, "{garbage:?}");
+    }
+    let callback_app = stack.app(callback::NEEDS);
+    let mut event = events::load("callback-state-mismatch");
+    events::set_cookies(
+        &mut event,
+        &[
+            "__Host-sk_txn_x=%ZZ".to_owned(),
+            "=".to_owned(),
+            ";;".to_owned(),
+        ],
+    );
+    let response = callback::handle(&callback_app, events::to_request(&event)).await;
+    assert_eq!(response.status(), 400);
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn malformed_and_repeated_callback_parameters_are_refused_without_reaching_scalekit() {
+    let stack = Stack::start().await;
+    let app = stack.app(callback::NEEDS);
+    let queries = [
+        "",
+        "code=",
+        "state=",
+        "code=a",
+        "state=a",
+        "code=a&code=b&state=s",
+        "code=a&state=s&state=t",
+        "code=%00&state=%0d%0a",
+        "error=%3Cscript%3E",
+        "error=access_denied&error=x",
+        "code=a&state=",
+        "idp_initiated_login=not-a-jwt",
+    ];
+    for query in queries {
+        let mut event = events::load("callback-missing-cookie");
+        events::set_query(&mut event, query);
+        let response = callback::handle(&app, events::to_request(&event)).await;
+        let status = response.status().as_u16();
+        assert!(
+            (300..500).contains(&status),
+            "{query:?} -> {status}: {}",
+            body_text(&response)
+        );
+        assert!(!body_text(&response).contains("<script>"), "{query:?}");
+    }
+    assert_eq!(stack.idp.requests(scalekit_dev::Endpoint::Token), 0);
+}
+
+#[tokio::test]
+async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below_500() {
+    let stack = Stack::start().await;
+    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_owned()
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 19, "{names:?}");
+    for name in names {
+        let event: Value = events::load(&name);
+        assert_eq!(event["version"], "2.0", "{name}");
+        let request = events::to_request(&event);
+        let function = name.split('-').next().unwrap();
+        let response = match function {
+            "login" => login::handle(&stack.app(login::NEEDS), request).await,
+            "callback" => callback::handle(&stack.app(callback::NEEDS), request).await,
+            "session" => session::handle(&stack.app(session::NEEDS), request).await,
+            "refresh" => refresh::handle(&stack.app(refresh::NEEDS), request).await,
+            "logout" => logout::handle(&stack.app(logout::NEEDS), request).await,
+            "profile" => profile::handle(&stack.app(profile::NEEDS), request).await,
+            other => panic!("event {name} names no function ({other})"),
+        };
+        assert!(
+            response.status().as_u16() < 500,
+            "{name}: {} {}",
+            response.status(),
+            body_text(&response)
+        );
+    }
+}
+
+#[test]
+fn the_log_capture_would_catch_a_leaked_token() {
+    logs::install();
+    let fake = "eyJhbGciOiJSUzI1NiJ9.leaked-for-the-detector-self-test";
+    tracing_probe(fake);
+    assert_eq!(
+        logs::leaks(&[fake.to_owned()]).len(),
+        1,
+        "the leak detector must see log lines"
+    );
+}
+
+fn tracing_probe(value: &str) {
+    // Logged through the same `tracing` the handlers use.
+    lambda_http::tracing::info!(probe = value, "log capture self-test");
+}
