@@ -114,6 +114,39 @@ impl SealingKey {
     }
 }
 
+/// The current key for one purpose, plus the key of the previous session secret while a
+/// rotation settles: values are sealed with the current key and opened with either, so rotating
+/// the secret logs nobody out.
+pub struct KeyRing {
+    current: SealingKey,
+    previous: Option<SealingKey>,
+}
+
+impl KeyRing {
+    /// A ring of the current key and, during a rotation, the previous one.
+    pub fn new(current: SealingKey, previous: Option<SealingKey>) -> Self {
+        Self { current, previous }
+    }
+
+    /// Seals with the current key.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
+        self.current.seal(plaintext, context)
+    }
+
+    /// Opens with the current key, else the previous one.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
+        self.current
+            .open(sealed, context)
+            .or_else(|| self.previous.as_ref()?.open(sealed, context))
+    }
+}
+
+impl From<SealingKey> for KeyRing {
+    fn from(current: SealingKey) -> Self {
+        Self::new(current, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +173,22 @@ mod tests {
         );
         assert_eq!(key.open("", "slot-a"), None);
         assert_eq!(key.open("%%%", "slot-a"), None);
+    }
+
+    #[test]
+    fn a_key_ring_opens_values_sealed_under_the_previous_secret_and_seals_with_the_new_one() {
+        let old = || SealingKey::derive(b"old-secret-old-secret-old-secret", "p");
+        let new = || SealingKey::derive(b"new-secret-new-secret-new-secret", "p");
+        let sealed_before = old().seal(b"v", "c");
+        let ring = KeyRing::new(new(), Some(old()));
+        assert_eq!(ring.open(&sealed_before, "c").as_deref(), Some(&b"v"[..]));
+        let sealed_after = ring.seal(b"w", "c");
+        assert_eq!(new().open(&sealed_after, "c").as_deref(), Some(&b"w"[..]));
+        assert_eq!(
+            KeyRing::from(new()).open(&sealed_before, "c"),
+            None,
+            "without the previous key"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{SecretSetting, MIN_SESSION_SECRET_LEN};
-use crate::crypto::SealingKey;
+use crate::crypto::{KeyRing, SealingKey};
 use crate::secret::ClientSecret;
 
 /// How long a secret read from Secrets Manager is used before it is read again. Rotation is also
@@ -30,14 +30,17 @@ pub enum SecretError {
 
 /// Turns the raw secret string into the value functions use.
 pub trait SecretKind: Send + Sync + 'static {
-    /// Parses the secret string (bare, or JSON naming the field).
-    fn parse(raw: &str) -> Result<Self, &'static str>
+    /// Whether the secret's previous version (Secrets Manager stage `AWSPREVIOUS`) is read too.
+    const READS_PREVIOUS: bool = false;
+
+    /// Parses the secret string (bare, or JSON naming the field), and the previous version's.
+    fn parse(raw: &str, previous: Option<&str>) -> Result<Self, &'static str>
     where
         Self: Sized;
 }
 
 impl SecretKind for ClientSecret {
-    fn parse(raw: &str) -> Result<Self, &'static str> {
+    fn parse(raw: &str, _previous: Option<&str>) -> Result<Self, &'static str> {
         let value = json_field(raw, "client_secret")?;
         (!value.is_empty())
             .then(|| ClientSecret::new(value))
@@ -45,12 +48,12 @@ impl SecretKind for ClientSecret {
     }
 }
 
-/// The keys derived from the session secret.
+/// The keys derived from the session secret (and from its previous version during a rotation).
 pub struct SessionKeys {
     /// Seals per-login transaction cookies.
-    pub transaction: SealingKey,
+    pub transaction: KeyRing,
     /// Encrypts tokens stored in the session table.
-    pub tokens: SealingKey,
+    pub tokens: KeyRing,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -60,22 +63,41 @@ impl std::fmt::Debug for SessionKeys {
 }
 
 impl SessionKeys {
-    /// Derives every purpose's key from the key material.
-    pub fn derive(material: &[u8]) -> Self {
+    /// Derives every purpose's key from the key material (and the previous secret's, if any).
+    pub fn derive(material: &[u8], previous: Option<&[u8]>) -> Self {
+        let ring = |purpose| {
+            KeyRing::new(
+                SealingKey::derive(material, purpose),
+                previous.map(|old| SealingKey::derive(old, purpose)),
+            )
+        };
         Self {
-            transaction: SealingKey::derive(material, "transaction-cookie"),
-            tokens: SealingKey::derive(material, "session-tokens"),
+            transaction: ring("transaction-cookie"),
+            tokens: ring("session-tokens"),
         }
     }
 }
 
 impl SecretKind for SessionKeys {
-    fn parse(raw: &str) -> Result<Self, &'static str> {
+    const READS_PREVIOUS: bool = true;
+
+    /// The previous secret comes from the `AWSPREVIOUS` version (Secrets Manager moves it there
+    /// on `put-secret-value`), or from a `previous_session_secret` field of the JSON form.
+    fn parse(raw: &str, previous: Option<&str>) -> Result<Self, &'static str> {
         let value = json_field(raw, "session_secret")?;
         if value.len() < MIN_SESSION_SECRET_LEN {
             return Err("session secret must be at least 32 bytes");
         }
-        Ok(SessionKeys::derive(value.as_bytes()))
+        let previous = match json_field(raw, "previous_session_secret") {
+            Ok(old) if raw.trim_start().starts_with('{') && !old.is_empty() => Some(old),
+            _ => previous
+                .and_then(|p| json_field(p, "session_secret").ok())
+                .filter(|old| old.len() >= MIN_SESSION_SECRET_LEN && *old != value),
+        };
+        Ok(SessionKeys::derive(
+            value.as_bytes(),
+            previous.as_deref().map(str::as_bytes),
+        ))
     }
 }
 
@@ -150,8 +172,16 @@ impl<T: SecretKind> SecretCache<T> {
                 return Ok(cached.value.clone());
             }
         }
-        let raw = self.read_raw().await?;
-        let value = Arc::new(T::parse(&raw).map_err(|why| SecretError::Invalid(self.name(), why))?);
+        let raw = self.read_raw(None).await?;
+        let previous = if T::READS_PREVIOUS {
+            self.read_previous().await
+        } else {
+            None
+        };
+        let value = Arc::new(
+            T::parse(&raw, previous.as_deref())
+                .map_err(|why| SecretError::Invalid(self.name(), why))?,
+        );
         *slot = Some(Cached {
             value: value.clone(),
             read_at: Instant::now(),
@@ -166,7 +196,23 @@ impl<T: SecretKind> SecretCache<T> {
         }
     }
 
-    async fn read_raw(&self) -> Result<String, SecretError> {
+    /// The `AWSPREVIOUS` version, if there is one; its absence or failure only costs sessions
+    /// sealed under it, so it never fails the read.
+    async fn read_previous(&self) -> Option<String> {
+        if matches!(self.setting, SecretSetting::Value(_)) {
+            return None;
+        }
+        match self.read_raw(Some("AWSPREVIOUS")).await {
+            Ok(previous) => Some(previous),
+            Err(SecretError::Unavailable(reason)) if !reason.contains("ResourceNotFound") => {
+                tracing::warn!(%reason, "previous secret version not read");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    async fn read_raw(&self, stage: Option<&str>) -> Result<String, SecretError> {
         let id = match &self.setting {
             SecretSetting::Value(value) => return Ok(value.clone()),
             SecretSetting::SecretsManager(id) => id,
@@ -177,6 +223,7 @@ impl<T: SecretKind> SecretCache<T> {
         let output = client
             .get_secret_value()
             .secret_id(id)
+            .set_version_stage(stage.map(str::to_owned))
             .send()
             .await
             .map_err(|e| {
@@ -184,7 +231,7 @@ impl<T: SecretKind> SecretCache<T> {
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
                 )
             })?;
-        tracing::info!(secret = %id, "secret read from Secrets Manager");
+        tracing::info!(secret = %id, stage = stage.unwrap_or("AWSCURRENT"), "secret read from Secrets Manager");
         output
             .secret_string
             .ok_or_else(|| SecretError::Invalid(id.clone(), "secret has no SecretString"))
@@ -197,25 +244,30 @@ mod tests {
 
     #[test]
     fn client_secret_is_read_bare_or_from_json() {
-        assert_eq!(ClientSecret::parse(" abc \n").unwrap().secret(), "abc");
         assert_eq!(
-            ClientSecret::parse(r#"{"client_secret":"abc"}"#)
+            ClientSecret::parse(" abc \n", None).unwrap().secret(),
+            "abc"
+        );
+        assert_eq!(
+            ClientSecret::parse(r#"{"client_secret":"abc"}"#, None)
                 .unwrap()
                 .secret(),
             "abc"
         );
-        assert!(ClientSecret::parse(r#"{"other":"abc"}"#).is_err());
-        assert!(ClientSecret::parse("").is_err());
-        assert!(ClientSecret::parse("{not json").is_err());
+        assert!(ClientSecret::parse(r#"{"other":"abc"}"#, None).is_err());
+        assert!(ClientSecret::parse("", None).is_err());
+        assert!(ClientSecret::parse("{not json", None).is_err());
     }
 
     #[test]
     fn session_secret_must_be_long_enough() {
-        assert!(SessionKeys::parse("short").is_err());
-        assert!(SessionKeys::parse(&"k".repeat(32)).is_ok());
-        assert!(
-            SessionKeys::parse(&format!(r#"{{"session_secret":"{}"}}"#, "k".repeat(40))).is_ok()
-        );
+        assert!(SessionKeys::parse("short", None).is_err());
+        assert!(SessionKeys::parse(&"k".repeat(32), None).is_ok());
+        assert!(SessionKeys::parse(
+            &format!(r#"{{"session_secret":"{}"}}"#, "k".repeat(40)),
+            None
+        )
+        .is_ok());
     }
 
     #[tokio::test]

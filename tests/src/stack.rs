@@ -314,3 +314,74 @@ impl FlakyProxy {
         self.up.send_replace(up);
     }
 }
+
+/// An HTTP proxy in front of moto that answers the first `throttled` DynamoDB requests with
+/// `ProvisionedThroughputExceededException`, as DynamoDB does under load, then passes through.
+pub struct ThrottlingProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ThrottlingProxy {
+    /// Starts the proxy in front of `target` (`http://host:port`).
+    pub async fn start(target: &str, throttled: usize) -> Self {
+        use axum::body::{to_bytes, Body};
+        use axum::extract::Request;
+        use axum::response::Response;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let target = target.to_owned();
+        let http = reqwest::Client::new();
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let (counter, target, http) = (counter.clone(), target.clone(), http.clone());
+            async move {
+                let dynamodb = request
+                    .headers()
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("DynamoDB_"));
+                if dynamodb && counter.fetch_add(1, Ordering::SeqCst) < throttled {
+                    return Response::builder()
+                        .status(400)
+                        .header("content-type", "application/x-amz-json-1.0")
+                        .body(Body::from(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput."}"#))
+                        .expect("static response");
+                }
+                let (parts, body) = request.into_parts();
+                let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let mut forward = http.request(parts.method, format!("{target}{}", parts.uri));
+                for (name, value) in &parts.headers {
+                    if name != "host" {
+                        forward = forward.header(name, value);
+                    }
+                }
+                match forward.body(body).send().await {
+                    Ok(answer) => {
+                        let mut response = Response::builder().status(answer.status().as_u16());
+                        for (name, value) in answer.headers() {
+                            response = response.header(name, value);
+                        }
+                        response
+                            .body(Body::from(answer.bytes().await.unwrap_or_default()))
+                            .expect("forwarded response")
+                    }
+                    Err(_) => Response::builder().status(502).body(Body::empty()).expect("static response"),
+                }
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, seen }
+    }
+
+    /// DynamoDB requests seen so far (throttled or passed through).
+    pub fn dynamodb_requests(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -329,6 +329,12 @@ impl DevScalekit {
             .retain(|_, r| r.grant.user_id != user_id);
     }
 
+    /// Publishes `jwk` in `/keys` after the real keys, as given: for the conformance case of a key
+    /// set holding keys a relying party cannot use (another type, encryption keys, unparseable).
+    pub fn publish_extra_jwk(&self, jwk: Value) {
+        self.shared.state().extra_jwks.push(jwk);
+    }
+
     /// Every authorization code, access, ID and refresh token issued so far.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.shared.state().issued.clone()

@@ -61,6 +61,7 @@ impl Shared {
                 used_codes: HashMap::new(),
                 refresh_tokens: HashMap::new(),
                 issued: Vec::new(),
+                extra_jwks: Vec::new(),
             }),
         }
     }
@@ -104,6 +105,8 @@ pub(crate) struct State {
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
     /// Every code and token ever issued, so tests can prove none of them reached a log.
     pub(crate) issued: Vec<String>,
+    /// Extra entries published in `/keys` as given (keys a relying party must skip).
+    pub(crate) extra_jwks: Vec<serde_json::Value>,
 }
 
 impl State {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{b64url, random_token, sha256, SealingKey};
+use crate::crypto::{b64url, random_token, sha256, KeyRing};
 use crate::secret::{AccessToken, IdToken, RefreshToken, SessionId};
 
 /// A new session id: 256 random bits.
@@ -68,7 +68,7 @@ pub(crate) struct Tokens {
 }
 
 /// Encrypts the record's tokens, bound to its key so they cannot be moved to another record.
-pub(crate) fn seal_tokens(record: &SessionRecord, key: &SealingKey) -> String {
+pub(crate) fn seal_tokens(record: &SessionRecord, key: &KeyRing) -> String {
     let tokens = StoredTokens {
         access_token: record.access_token.secret().to_owned(),
         refresh_token: record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
@@ -81,7 +81,7 @@ pub(crate) fn seal_tokens(record: &SessionRecord, key: &SealingKey) -> String {
 }
 
 /// Decrypts tokens sealed by [`seal_tokens`] for the record with this key.
-pub(crate) fn open_tokens(sealed: &str, record_key: &str, key: &SealingKey) -> Option<Tokens> {
+pub(crate) fn open_tokens(sealed: &str, record_key: &str, key: &KeyRing) -> Option<Tokens> {
     let plaintext = key.open(sealed, record_key)?;
     let tokens: StoredTokens = serde_json::from_slice(&plaintext).ok()?;
     Some(Tokens {

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::record::{open_tokens, seal_tokens, SessionRecord};
-use crate::crypto::SealingKey;
+use crate::crypto::KeyRing;
 
 /// A failed session-table operation.
 #[derive(Debug, thiserror::Error)]
@@ -61,29 +61,41 @@ impl SessionStore {
         }
     }
 
-    /// Writes a new session; fails rather than overwrite an existing key.
+    /// Writes a new session; never overwrites an existing key.
     pub async fn create(
         &self,
         record: &SessionRecord,
-        key: &SealingKey,
+        key: &KeyRing,
         idle_timeout_secs: i64,
     ) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(record, key, idle_timeout_secs)))
             .condition_expression("attribute_not_exists(id)")
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The key is the hash of 256 fresh random bits: it exists only because an earlier
+            // attempt of this same write landed and timed out before its answer (the SDK retried).
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     /// Reads a session (strongly consistent, so a rotation just made elsewhere is seen).
     pub async fn load(
         &self,
         record_key: &str,
-        key: &SealingKey,
+        key: &KeyRing,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let output = self
             .client
@@ -101,7 +113,7 @@ impl SessionStore {
     pub async fn store_rotation(
         &self,
         record: &SessionRecord,
-        key: &SealingKey,
+        key: &KeyRing,
         idle_timeout_secs: i64,
     ) -> Result<RotationOutcome, StoreError> {
         let result = self
@@ -202,7 +214,7 @@ impl SessionStore {
 
 fn to_item(
     record: &SessionRecord,
-    key: &SealingKey,
+    key: &KeyRing,
     idle_timeout_secs: i64,
 ) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
@@ -229,7 +241,7 @@ fn to_item(
 
 fn from_item(
     item: &HashMap<String, AttributeValue>,
-    key: &SealingKey,
+    key: &KeyRing,
 ) -> Result<SessionRecord, StoreError> {
     let s = |name: &'static str| {
         item.get(name)
@@ -267,7 +279,7 @@ mod tests {
 
     #[test]
     fn items_hold_no_plaintext_token_and_round_trip() {
-        let key = SealingKey::derive(&[1u8; 32], "session-tokens");
+        let key: KeyRing = crate::crypto::SealingKey::derive(&[1u8; 32], "session-tokens").into();
         let record = SessionRecord {
             key: "k1".into(),
             user_id: "usr_1".into(),

@@ -5,7 +5,9 @@ use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 
 use super::cookies::{build_cookie, TRANSACTION_COOKIE_PREFIX, TRANSACTION_MAX_AGE};
-use crate::crypto::{b64url, constant_time_eq, sha256, SealingKey};
+#[cfg(test)]
+use crate::crypto::SealingKey;
+use crate::crypto::{b64url, constant_time_eq, sha256, KeyRing};
 use crate::scalekit::LoginTransaction;
 use crate::secret::{CsrfState, Nonce, PkceVerifier};
 
@@ -55,7 +57,7 @@ pub fn transaction_cookie_name(state: &str) -> String {
 
 impl Transaction {
     /// The `Set-Cookie` carrying this transaction, sealed with `key` and bound to its name.
-    pub fn to_cookie(&self, key: &SealingKey) -> Cookie<'static> {
+    pub fn to_cookie(&self, key: &KeyRing) -> Cookie<'static> {
         let name = transaction_cookie_name(self.secrets.state.secret());
         let sealed = Sealed {
             s: self.secrets.state.secret().to_owned(),
@@ -73,7 +75,7 @@ impl Transaction {
     pub fn from_cookies(
         cookies: &[(&str, &str)],
         state: &str,
-        key: &SealingKey,
+        key: &KeyRing,
         now: i64,
     ) -> Result<Self, TransactionError> {
         let name = transaction_cookie_name(state);
@@ -107,8 +109,8 @@ impl Transaction {
 mod tests {
     use super::*;
 
-    fn key() -> SealingKey {
-        SealingKey::derive(&[7u8; 32], "transaction-cookie")
+    fn key() -> KeyRing {
+        SealingKey::derive(&[7u8; 32], "transaction-cookie").into()
     }
 
     fn round_trip(
@@ -200,7 +202,7 @@ mod hostile_input {
     proptest! {
         #[test]
         fn arbitrary_cookies_never_open_or_panic(name_suffix in "[A-Za-z0-9_-]{0,20}", value in "\\PC{0,300}", state in "\\PC{0,80}") {
-            let key = SealingKey::derive(&[3u8; 32], "transaction-cookie");
+            let key: KeyRing = SealingKey::derive(&[3u8; 32], "transaction-cookie").into();
             let name = format!("{TRANSACTION_COOKIE_PREFIX}{name_suffix}");
             let derived = transaction_cookie_name(&state);
             let cookies = [(name.as_str(), value.as_str()), (derived.as_str(), value.as_str())];

@@ -416,3 +416,76 @@ async fn concurrent_refreshes_of_one_session_all_end_signed_in_with_one_refresh_
         call!(logout::handle, &apps.logout, browser, "logout-with-session");
     }
 }
+
+#[tokio::test]
+async fn rotating_the_session_secret_logs_nobody_out() {
+    let stack = Stack::start().await;
+    let before = apps(&stack);
+    let mut signed_in = signed_in_browser(&stack, &before, "usr_alice", Some("org_acme")).await;
+    // A login started before the rotation and finished after it.
+    let mut midway = Browser::new();
+    let authorize = crate::support::start_login(&before.login, &mut midway, "").await;
+
+    let rotate = |value: String| {
+        let secrets = stack.secrets.clone();
+        let arn = stack.env["SESSION_SECRET_ARN"].clone();
+        async move {
+            secrets
+                .put_secret_value()
+                .secret_id(arn)
+                .secret_string(value)
+                .send()
+                .await
+                .expect("rotate");
+        }
+    };
+    rotate(format!(
+        r#"{{"session_secret":"{}"}}"#,
+        "second-session-secret-0123456789abcdef"
+    ))
+    .await;
+    let after = apps(&stack); // new containers read the new secret and the previous one
+
+    let response = call!(
+        session::handle,
+        &after.session,
+        signed_in,
+        "session-signed-in"
+    );
+    assert_eq!(
+        response.status(),
+        200,
+        "existing session survives: {}",
+        body_text(&response)
+    );
+    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    let response = crate::support::finish_login(&after.callback, &mut midway, &back).await;
+    assert_eq!(
+        response.status(),
+        302,
+        "in-flight login survives: {}",
+        body_text(&response)
+    );
+
+    // Only one previous generation is kept: a second rotation ends sessions sealed two back.
+    rotate(format!(
+        r#"{{"session_secret":"{}"}}"#,
+        "third-session-secret-0123456789abcdefgh"
+    ))
+    .await;
+    let later = apps(&stack);
+    let response = call!(
+        session::handle,
+        &later.session,
+        signed_in,
+        "session-signed-in"
+    );
+    assert_eq!(response.status(), 401, "{}", body_text(&response));
+    let response = call!(session::handle, &later.session, midway, "session-signed-in");
+    assert_eq!(
+        response.status(),
+        200,
+        "sealed under the second secret: {}",
+        body_text(&response)
+    );
+}

@@ -2,7 +2,10 @@
 //! Run with `./dev/test`, which starts moto and sets `AWS_ENDPOINT_URL`.
 
 mod callback;
+mod conformance;
+mod faults;
 mod hostile;
 mod lifecycle;
+mod load;
 mod login;
 mod support;

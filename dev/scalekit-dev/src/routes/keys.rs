@@ -21,7 +21,8 @@ pub(crate) async fn keys(State(shared): State<Arc<Shared>>) -> Response {
             "the key service is down (injected fault)",
         );
     }
-    let keys: Vec<Value> = st.keys.iter().map(|k| k.jwk()).collect();
+    let mut keys: Vec<Value> = st.keys.iter().map(|k| k.jwk()).collect();
+    keys.extend(st.extra_jwks.iter().cloned());
     json_response(StatusCode::OK, &json!({ "keys": keys }))
 }
 

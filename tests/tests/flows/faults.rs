@@ -1,0 +1,145 @@
+//! Dependency faults not covered next to their features: DynamoDB throttling (bounded, jittered
+//! retries inside the request budget) and the keys endpoint failing with and without cached keys.
+
+use std::time::{Duration, Instant};
+
+use flow_tests::browser::body_text;
+use flow_tests::stack::ThrottlingProxy;
+use flow_tests::{Browser, Stack};
+use scalekit_dev::Misbehaviour;
+use shared::session::cookies::SESSION_COOKIE;
+
+use crate::support::sign_in;
+
+fn moto() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("moto")
+}
+
+#[tokio::test]
+async fn brief_dynamodb_throttling_is_absorbed_by_the_sdk_retries() {
+    let stack = Stack::start().await;
+    let proxy = ThrottlingProxy::start(&moto(), 2).await;
+    let (login_app, callback_app) = (
+        stack.app(login::NEEDS),
+        stack.app_via(callback::NEEDS, &proxy.url),
+    );
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert_eq!(
+        proxy.dynamodb_requests(),
+        3,
+        "two throttled attempts, then success"
+    );
+    assert_eq!(stack.session_items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn sustained_dynamodb_throttling_is_a_bounded_503_with_nothing_written() {
+    let stack = Stack::start().await;
+    let proxy = ThrottlingProxy::start(&moto(), usize::MAX).await;
+    let (login_app, callback_app) = (
+        stack.app(login::NEEDS),
+        stack.app_via(callback::NEEDS, &proxy.url),
+    );
+    let mut browser = Browser::new();
+    let started = Instant::now();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 503, "{}", body_text(&response));
+    assert!(body_text(&response).contains("session_store_unavailable"));
+    assert_eq!(
+        proxy.dynamodb_requests(),
+        3,
+        "the SDK's standard retry mode: three attempts"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "inside the function's 10 s timeout"
+    );
+    assert!(browser.get(SESSION_COOKIE).is_none());
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn keys_endpoint_down_before_any_key_is_cached_is_a_502_and_recovers() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    stack.idp.misbehave(Misbehaviour::KeysDown);
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 502, "{}", body_text(&response));
+    assert!(body_text(&response).contains("idp_keys_unavailable"));
+    assert!(stack.session_items().await.is_empty());
+
+    stack.idp.clear_misbehaviour();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        302,
+        "same container recovers: {}",
+        body_text(&response)
+    );
+}
+
+#[tokio::test]
+async fn keys_endpoint_down_with_keys_cached_does_not_stop_logins() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut browser = Browser::new();
+    assert_eq!(
+        sign_in(
+            &stack,
+            &login_app,
+            &callback_app,
+            &mut browser,
+            "usr_bob",
+            None
+        )
+        .await
+        .status(),
+        302
+    );
+    stack.idp.misbehave(Misbehaviour::KeysDown);
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_carol",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+}
