@@ -17,3 +17,13 @@ pub mod session;
 pub mod telemetry;
 
 pub use app::App;
+
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a compact JWS as the verifier does, up to (not including) the key lookup; returns
+    /// whether it would be passed on to signature verification.
+    pub fn parse_jwt(token: &str) -> bool {
+        crate::scalekit::fuzz_parse_jwt(token)
+    }
+}

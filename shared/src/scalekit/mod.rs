@@ -72,6 +72,11 @@ pub struct ScalekitClient {
     keys: JwksCache,
 }
 
+#[doc(hidden)]
+pub fn fuzz_parse_jwt(token: &str) -> bool {
+    UnverifiedJwt::parse(token).is_ok()
+}
+
 /// The current time as seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     SystemTime::now()

@@ -185,3 +185,43 @@ fn tracing_probe(value: &str) {
     // Logged through the same `tracing` the handlers use.
     lambda_http::tracing::info!(probe = value, "log capture self-test");
 }
+
+#[tokio::test]
+async fn an_access_token_from_another_users_session_is_not_accepted() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let session_app = stack.app(session::NEEDS);
+    let mut alice = flow_tests::Browser::new();
+    let mut bob = flow_tests::Browser::new();
+    crate::support::sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut alice,
+        "usr_alice",
+        Some("org_acme"),
+    )
+    .await;
+    crate::support::sign_in(&stack, &login_app, &callback_app, &mut bob, "usr_bob", None).await;
+
+    // Alice's session cookie with Bob's (valid, correctly signed) access token.
+    let mixed = format!(
+        "__Host-sk_session={}; accessToken={}",
+        alice.get("__Host-sk_session").unwrap(),
+        bob.get("accessToken").unwrap()
+    );
+    let mut event = events::load("session-signed-in");
+    events::set_cookies(&mut event, &[]);
+    events::set_header(&mut event, "cookie", &mixed);
+    let response = session::handle(&session_app, events::to_request(&event)).await;
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    let body: Value = serde_json::from_str(&body_text(&response)).unwrap();
+    assert_eq!(
+        body["user"]["id"], "usr_alice",
+        "the session decides who this is"
+    );
+    assert_eq!(body["roles"], serde_json::json!(["admin"]));
+    let replaced = flow_tests::browser::set_cookie_for(&response, "accessToken")
+        .expect("Bob's token replaced");
+    assert!(!replaced.contains(bob.get("accessToken").unwrap()));
+}
