@@ -56,7 +56,7 @@ pub(crate) fn check(
         }
     }
     let exp = number("exp").ok_or(TokenError::MissingClaim("exp"))?;
-    if now >= exp + LEEWAY_SECS {
+    if now >= exp.saturating_add(LEEWAY_SECS) {
         return Err(TokenError::Expired);
     }
     match number("iat") {
@@ -350,6 +350,7 @@ mod tests {
             ),
             ("exp", Value::Null, TokenError::MissingClaim("exp")),
             ("exp", json!(NOW - LEEWAY_SECS), TokenError::Expired),
+            ("exp", json!(i64::MIN), TokenError::Expired),
             ("exp", json!("soon"), TokenError::MissingClaim("exp")),
             ("iat", Value::Null, TokenError::MissingClaim("iat")),
             ("iat", json!(NOW + 3600), TokenError::IssuedInFuture),
@@ -381,6 +382,7 @@ mod tests {
             ("iat", json!(NOW + LEEWAY_SECS)),
             ("nbf", json!(NOW + LEEWAY_SECS)),
             ("exp", json!((NOW + 300) as f64 + 0.5)),
+            ("exp", json!(i64::MAX)),
         ];
         for (claim, value) in ok {
             assert_eq!(

@@ -14,7 +14,13 @@ use super::jwt::RsaKey;
 struct KeySet {
     keys: Arc<[RsaKey]>,
     fetched_at: Instant,
+    /// After a failed refresh of stale keys, they are used as they are until then.
+    retry_after: Option<Instant>,
 }
+
+/// How long stale keys are used without retrying after the keys endpoint failed, so an outage
+/// (or a hanging endpoint) costs one request timeout per interval, not one per login.
+const STALE_RETRY_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub(crate) struct JwksCache {
@@ -67,7 +73,11 @@ impl JwksCache {
                     Ok(()) => self
                         .lookup(kid)?
                         .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into()),
-                    Err(_) => found.into(),
+                    Err(reason) => {
+                        tracing::warn!(%reason, "signing keys not refreshed; using cached keys");
+                        self.back_off_stale_refresh();
+                        found.into()
+                    }
                 }
             }
             (true, Lookup::Missing) => {
@@ -89,6 +99,17 @@ impl JwksCache {
         }
     }
 
+    fn back_off_stale_refresh(&self) {
+        if let Some(set) = self
+            .current
+            .write()
+            .expect("key cache lock poisoned")
+            .as_mut()
+        {
+            set.retry_after = Some(Instant::now() + STALE_RETRY_BACKOFF);
+        }
+    }
+
     fn fetched_at(&self) -> Option<Instant> {
         self.current
             .read()
@@ -103,7 +124,8 @@ impl JwksCache {
         let Some(set) = guard.as_ref() else {
             return Ok(None);
         };
-        let fresh = set.fetched_at.elapsed() < self.ttl;
+        let fresh = set.fetched_at.elapsed() < self.ttl
+            || set.retry_after.is_some_and(|until| Instant::now() < until);
         let lookup = match kid {
             Some(kid) => set
                 .keys
@@ -145,6 +167,7 @@ impl JwksCache {
         *self.current.write().expect("key cache lock poisoned") = Some(KeySet {
             keys: keys.into(),
             fetched_at: Instant::now(),
+            retry_after: None,
         });
         Ok(())
     }

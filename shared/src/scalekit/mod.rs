@@ -11,6 +11,8 @@ mod jwks;
 mod jwt;
 mod token;
 
+#[cfg(test)]
+mod client_tests;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -41,11 +42,19 @@ pub struct SessionStore {
     table: String,
 }
 
-fn unavailable<E>(error: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+fn unavailable<E>(error: SdkError<E>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
     StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+}
+
+/// Whether a write failed only its condition expression (another writer got there first).
+fn failed_condition<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
 }
 
 fn n(value: i64) -> AttributeValue {
@@ -80,13 +89,7 @@ impl SessionStore {
             Ok(_) => Ok(()),
             // The key is the hash of 256 fresh random bits: it exists only because an earlier
             // attempt of this same write landed and timed out before its answer (the SDK retried).
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(error) if failed_condition(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -127,13 +130,7 @@ impl SessionStore {
             .await;
         match result {
             Ok(_) => Ok(RotationOutcome::Stored),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(RotationOutcome::Conflict)
-            }
+            Err(error) if failed_condition(&error) => Ok(RotationOutcome::Conflict),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -161,13 +158,7 @@ impl SessionStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(error) if failed_condition(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -188,13 +179,7 @@ impl SessionStore {
             .send()
             .await;
         match result {
-            Err(error)
-                if !error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(unavailable(error))
-            }
+            Err(error) if !failed_condition(&error) => Err(unavailable(error)),
             _ => Ok(()),
         }
     }
