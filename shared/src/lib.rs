@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod failures;
 pub mod http;
 pub mod return_to;
+pub mod runtime;
 pub mod scalekit;
 pub mod secret;
 pub mod secrets;

@@ -5,14 +5,19 @@ const MAX_LEN: usize = 2048;
 
 /// Accepts `value` only as a same-site relative path (`/dashboard?tab=1`), rejecting anything a
 /// browser could read as another origin: `//host`, `/\host`, schemes, whitespace and control
-/// characters (browsers strip tabs and newlines inside URLs), and percent-encoded forms of these.
+/// characters (browsers strip tabs and newlines inside URLs), percent-encoded forms of these, and
+/// any character RFC 3986 does not allow unencoded in a path, query or fragment.
 pub fn safe_return_to(value: &str) -> Option<&str> {
-    let raw_ok = !value.chars().any(char::is_whitespace);
     (value.len() <= MAX_LEN
-        && raw_ok
+        && value.bytes().all(is_url_byte)
         && is_safe_path(value)
         && is_safe_path(&percent_decode(value)))
     .then_some(value)
+}
+
+/// Unreserved, sub-delims, `:`, `@`, `/`, `?`, `#` and `%` (of percent-encodings).
+fn is_url_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#%".contains(&byte)
 }
 
 /// Starts with one `/`, and has no backslash or control character (browsers read `\` as `/`

@@ -1,5 +1,5 @@
 //! Sample API Gateway HTTP API (payload 2.0) events from `events/`, turned into `lambda_http`
-//! requests exactly as the Lambda runtime does.
+//! requests exactly as the functions' runtime does (`shared::runtime`).
 
 use lambda_http::Request;
 use serde_json::Value;
@@ -11,9 +11,13 @@ pub fn load(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Decodes an event with lambda_http's own parser.
+/// Decodes an event as the functions' runtime does: lambda_http's parser, after the repair of
+/// raw bytes it cannot put in a URI.
 pub fn to_request(event: &Value) -> Request {
-    lambda_http::request::from_str(&event.to_string()).expect("a valid HTTP API v2 event")
+    let mut payload: lambda_http::request::LambdaRequest =
+        serde_json::from_value(event.clone()).expect("a valid HTTP API v2 event");
+    shared::runtime::repair(&mut payload);
+    payload.into()
 }
 
 /// `events/<name>.json` as a request.

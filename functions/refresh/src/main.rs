@@ -1,4 +1,4 @@
-use lambda_http::{run, service_fn, Error};
+use lambda_http::Error;
 use shared::App;
 
 #[tokio::main]
@@ -7,8 +7,5 @@ async fn main() -> Result<(), Error> {
     // Built once and kept for the life of the container.
     let app: &'static App = Box::leak(Box::new(App::from_env(refresh::NEEDS).await?));
     app.warm_up(true);
-    run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(refresh::handle(app, req).await)
-    }))
-    .await
+    shared::runtime::run(move |req| refresh::handle(app, req)).await
 }

@@ -61,6 +61,25 @@ async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
 }
 
 #[tokio::test]
+async fn raw_quotes_brackets_and_control_bytes_in_the_query_get_a_4xx_not_a_failed_invocation() {
+    // lambda_http alone panics converting these events (found by the login_query fuzz target).
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    for raw in [
+        "return_to=/\"><script>",
+        "login_hint=a\tb",
+        "organization_id=\u{0}",
+        "prompt=<x>",
+    ] {
+        let mut event = events::load("login-plain");
+        event["rawQueryString"] = Value::String(raw.to_owned());
+        let response = login::handle(&app, events::to_request(&event)).await;
+        assert_eq!(response.status(), 400, "{raw:?}: {}", body_text(&response));
+        assert!(!body_text(&response).contains("<script>"));
+    }
+}
+
+#[tokio::test]
 async fn garbage_session_and_transaction_cookies_are_treated_as_absent() {
     let stack = Stack::start().await;
     let session_app = stack.app(session::NEEDS);
