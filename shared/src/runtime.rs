@@ -1,10 +1,12 @@
 //! Running a handler under the Lambda runtime, as `lambda_http::run` does, with one repair.
 //!
-//! lambda_http panics while converting an HTTP API event whose raw query string or path holds a
-//! byte `http::Uri` refuses (control characters, space, `"`, `<`, `>`, DEL): found by the
-//! `login_query` fuzz target. Clients can send a raw `"` or `<`, and API Gateway forwards the
-//! query as received, so such a request would fail the invocation (a 500). The event is repaired
-//! first instead: those bytes are percent-encoded, exactly as a browser would have sent them.
+//! lambda_http panics (an `unwrap`/`expect`, so the invocation fails: a 500) converting an HTTP
+//! API event when, found by the fuzz targets:
+//! - the raw query string or path holds a byte `http::Uri` refuses (control characters, space,
+//!   `"`, `<`, `>`, DEL). Clients can send a raw `"` or `<`, and API Gateway forwards the query
+//!   as received. Those bytes are percent-encoded first, as a browser would have sent them.
+//! - `{x-forwarded-proto}://{host}{path}` is not a URL. API Gateway sets these headers itself, so
+//!   this is defence in depth: the parts that break it are dropped, in order, until it parses.
 
 use std::future::Future;
 
@@ -30,18 +32,70 @@ where
     lambda_http::lambda_runtime::run(adapter).await
 }
 
-/// Percent-encodes the bytes lambda_http cannot put in a URI.
+/// Makes an event safe for lambda_http's conversion (see the module documentation).
 pub fn repair(request: &mut LambdaRequest) {
-    if let LambdaRequest::ApiGatewayV2(event) = request {
-        for part in [&mut event.raw_query_string, &mut event.raw_path]
-            .into_iter()
-            .flatten()
-        {
-            if part.bytes().any(unusable_in_uri) {
-                *part = encode_unusable(part);
-            }
+    let LambdaRequest::ApiGatewayV2(event) = request else {
+        return;
+    };
+    for part in [&mut event.raw_query_string, &mut event.raw_path]
+        .into_iter()
+        .flatten()
+    {
+        if part.bytes().any(unusable_in_uri) {
+            *part = encode_unusable(part);
         }
     }
+    let mut step = 0;
+    while !converts_to_url(event) {
+        match step {
+            0 => drop(event.headers.remove("x-forwarded-proto")),
+            1 => drop(event.headers.remove(lambda_http::http::header::HOST)),
+            2 => event.request_context.domain_name = None,
+            3 => event.request_context.stage = None,
+            _ => {
+                event.raw_path = Some("/".to_owned());
+                return;
+            }
+        }
+        step += 1;
+    }
+}
+
+/// Whether lambda_http can build the request's URI from this event: it parses
+/// `{x-forwarded-proto}://{host}{path}` as a `url::Url`, appends the query, and parses the result
+/// as an `http::Uri` (stricter: `url` accepts a host like `a{b`, `http` does not).
+fn converts_to_url(event: &lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> bool {
+    let header = |name| event.headers.get(name).and_then(|v| v.to_str().ok());
+    let raw_path = event.raw_path.as_deref().unwrap_or_default();
+    let path = match event.request_context.stage.as_deref() {
+        None | Some("$default") => raw_path.to_owned(),
+        Some(stage) if raw_path.starts_with(&format!("/{stage}/")) => raw_path.to_owned(),
+        Some(stage) => format!("/{stage}{raw_path}"),
+    };
+    let query = event.raw_query_string.as_deref().unwrap_or_default();
+    let builds = |base: String, path_only: bool| {
+        url::Url::parse(&base).is_ok_and(|url| {
+            let mut uri = if path_only {
+                url.path().to_owned()
+            } else {
+                url.to_string()
+            };
+            if !query.is_empty() {
+                uri.push('?');
+                uri.push_str(query);
+            }
+            uri.parse::<lambda_http::http::Uri>().is_ok()
+        })
+    };
+    let staged = match header("host").or(event.request_context.domain_name.as_deref()) {
+        Some(host) => {
+            let scheme = header("x-forwarded-proto").unwrap_or("https");
+            builds(format!("{scheme}://{host}{path}"), false)
+        }
+        None => builds(format!("http://localhost{path}"), true),
+    };
+    // The unstaged path too, for AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH.
+    staged && builds(format!("http://localhost{raw_path}"), true)
 }
 
 fn unusable_in_uri(byte: u8) -> bool {
@@ -99,6 +153,26 @@ mod tests {
             Some("<x>"),
             "values decode to what was sent"
         );
+    }
+
+    #[test]
+    fn events_whose_url_lambda_http_cannot_build_are_repaired() {
+        let base: serde_json::Value = serde_json::from_str(&event("a=b")).unwrap();
+        let cases = [
+            ("headers", "x-forwarded-proto", "ht%2Etps"),
+            ("headers", "host", "exa mple.com:99999"),
+            ("headers", "host", "abc.execute-api.us-east-1.amazonaw{.com"),
+            ("requestContext", "stage", "st age"),
+        ];
+        for (section, field, value) in cases {
+            let pointer = format!("{section}.{field}");
+            let mut broken = base.clone();
+            broken[section][field] = serde_json::json!(value);
+            let mut payload: LambdaRequest = serde_json::from_value(broken).unwrap();
+            repair(&mut payload);
+            let request: Request = payload.into();
+            assert!(request.uri().query().is_some(), "{pointer}");
+        }
     }
 
     #[test]
