@@ -28,6 +28,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Whether nothing listens on 127.0.0.1:$1.
+port_free() {
+  python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
 # Waits until http://127.0.0.1:$1$2 answers, or fails after ~30 s.
 wait_for_http() {
   local port="$1" path="${2:-/}"
@@ -57,15 +66,156 @@ stop_started() {
 
 # Starts moto's server on a free port and points the AWS SDK at it (fake credentials: moto
 # accepts any). Exports AWS_ENDPOINT_URL for every process started after it.
+# Optional argument: the log's name in .dev-state (default moto), so dev/run and dev/test can
+# each run their own.
 start_moto() {
-  local port
+  local port log="$STATE_DIR/${1:-moto}.log"
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$STATE_DIR/moto.log" 2>&1 &
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
   PIDS+=("$!")
-  wait_for_http "$port" /moto-api/ || { cat "$STATE_DIR/moto.log" >&2; return 1; }
+  wait_for_http "$port" /moto-api/ || { cat "$log" >&2; return 1; }
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
   export AWS_REGION="${AWS_REGION:-us-east-1}"
   log "moto (DynamoDB, Secrets Manager) on $AWS_ENDPOINT_URL"
+}
+
+# 64 random letters and digits (the shape of template.yaml's generated SessionSecret).
+random_secret() {
+  python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(64)))'
+}
+
+# Waits until GET http://127.0.0.1:$1$2 answers with status $3, or fails after $4 seconds.
+wait_for_status() {
+  local port="$1" path="$2" want="$3" timeout="${4:-30}"
+  python3 - "$port" "$path" "$want" "$timeout" <<'PY'
+import sys, time, urllib.request, urllib.error
+port, path, want, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+deadline = time.monotonic() + timeout
+while time.monotonic() < deadline:
+    try:
+        status = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except OSError:
+        status = None
+    if status == want:
+        sys.exit(0)
+    time.sleep(0.3)
+sys.exit(1)
+PY
+}
+
+# Sends, at once, each "METHOD /path STATUS" request to 127.0.0.1:$1 until it answers that status
+# (cargo lambda watch starts a function on its first request); fails after 300 s.
+warm_up() {
+  local port="$1"
+  shift
+  python3 - "$port" "$@" <<'PY'
+import sys, time, urllib.request, urllib.error
+from concurrent.futures import ThreadPoolExecutor
+
+port = sys.argv[1]
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+opener = urllib.request.build_opener(NoRedirect)
+
+def until(spec):
+    method, path, want = spec.split()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+        try:
+            status = opener.open(request, timeout=300).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = None
+        if status == int(want):
+            return True
+        time.sleep(0.5)
+    print(f"{method} {path}: no {want} answer", file=sys.stderr)
+    return False
+
+with ThreadPoolExecutor(len(sys.argv) - 2) as pool:
+    sys.exit(0 if all(pool.map(until, sys.argv[2:])) else 1)
+PY
+}
+
+# Creates in moto (AWS_ENDPOINT_URL) what template.yaml declares: the session table (key `id`,
+# TTL attribute `expiration`), the Scalekit client secret ($1) and a generated session secret.
+# Exports SESSION_TABLE, SCALEKIT_CLIENT_SECRET_ARN and SESSION_SECRET_ARN.
+create_local_aws_resources() {
+  local out
+  out="$(CLIENT_SECRET="$1" SESSION_SECRET_VALUE="$(random_secret)" "$VENV/bin/python" - <<'PY'
+import os, boto3
+region = os.environ.get("AWS_REGION", "us-east-1")
+dynamodb = boto3.client("dynamodb", region_name=region)
+secrets = boto3.client("secretsmanager", region_name=region)
+table = "scalekit-login-sessions"
+dynamodb.create_table(
+    TableName=table,
+    BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+)
+dynamodb.update_time_to_live(
+    TableName=table,
+    TimeToLiveSpecification={"AttributeName": "expiration", "Enabled": True},
+)
+client = secrets.create_secret(Name="scalekit-login/client-secret", SecretString=os.environ["CLIENT_SECRET"])
+session = secrets.create_secret(Name="scalekit-login/session-secret", SecretString=os.environ["SESSION_SECRET_VALUE"])
+print(table, client["ARN"], session["ARN"])
+PY
+)" || return 1
+  read -r SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SESSION_SECRET_ARN <<< "$out"
+  export SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SESSION_SECRET_ARN
+  log "moto: table $SESSION_TABLE, client and session secrets in Secrets Manager"
+}
+
+# cargo lambda watch's output with its request log (tower_http, DEBUG) reduced to one line per
+# request, `METHOD /path STATUS LATENCY`: never a query string (codes, states, hints). The
+# emulator's own runtime-API traffic (/.rt/...) is dropped.
+filter_request_log() {
+  sed -u -E \
+    -e '/request\{method=[A-Z]+ uri=\/\.rt\//d' \
+    -e '/: started processing request$/d' \
+    -e '/AWS_LAMBDA_MAX_CONCURRENCY is set/d' \
+    -e 's/^.*request\{method=([A-Z]+) uri=([^ ?]*)[^ ]* version=[^}]*\}: finished processing request latency=([0-9]+ [a-z]+) status=([0-9]+).*$/\1 \2 \4 \3/' \
+    -e 's/(uri=[^ ?]*)\?[^ }]*/\1?[query hidden]/g'
+}
+
+# Debian's chromium for the browser tests (never a browser build of Playwright's own: that is a
+# download). Installed with apt-get when run as root; otherwise a missing browser fails under CI
+# (CI=true) and elsewhere makes the browser tests skip themselves.
+ensure_chromium() {
+  local chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+  if [ ! -x "$chromium" ] && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    log "installing Debian's chromium for the browser tests (first run only, about a minute)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends chromium; } > "$STATE_DIR/apt-chromium.log" 2>&1 \
+      || cat "$STATE_DIR/apt-chromium.log" >&2
+  fi
+  [ -x "$chromium" ] && return 0
+  if [ "${CI:-}" = true ]; then
+    log "no Chromium at $chromium, and it could not be installed: the browser tests need it under CI"
+    return 1
+  fi
+  log "no Chromium at $chromium: the browser tests will skip (as root, ./dev/test installs it)"
+}
+
+# tests/browser's npm packages exactly as package-lock.json pins them (npm ci), when
+# node_modules is missing or was installed from another lock.
+ensure_browser_test_packages() {
+  local dir="$ROOT/tests/browser" want
+  local stamp="$dir/node_modules/.package-lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2> /dev/null)" = "$want" ] && return 0
+  log "npm ci in tests/browser (playwright-core, oidc-provider)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
 }

@@ -34,11 +34,30 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
 
 /// An HTML page; the caller escapes every dynamic part with [`escape_html`].
 pub fn html(status: StatusCode, page: String) -> Response<Body> {
+    html_with_form_targets(status, page, &[])
+}
+
+/// An HTML page whose forms may also lead to `origins`: CSP's `form-action` applies to the
+/// redirects that follow a form post too (sign-out posts here, then redirects to Scalekit).
+pub fn html_with_form_targets(
+    status: StatusCode,
+    page: String,
+    origins: &[&str],
+) -> Response<Body> {
+    let mut form_action = String::from("'self'");
+    for origin in origins {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
     secure_builder(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            HeaderValue::from_str(&policy)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
         )
         .body(Body::Text(page))
         .expect("static headers are valid")
@@ -107,7 +126,7 @@ pub fn error_page(code: &str, message: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in problem</title>\
          <meta name=\"viewport\" content=\"width=device-width\"></head>\
          <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\">\
-         <h1>We could not sign you in</h1><p>{}</p><p><code>{}</code></p>\
+         <h1>That did not work</h1><p>{}</p><p><code>{}</code></p>\
          <p><a href=\"/api/login\">Try again</a></p></body></html>",
         escape_html(message),
         escape_html(code)
@@ -176,14 +195,17 @@ pub fn single_query_param(req: &Request, name: &str) -> Result<Option<String>, (
     }
 }
 
-/// Whether a state-changing request comes from another site: an `Origin` other than ours, or
-/// `Sec-Fetch-Site` other than `same-origin`/`none`. Defence in depth on top of `SameSite=Lax`;
-/// clients that send neither header (curl, server-to-server) carry no browser's cookies.
+/// Whether a state-changing request comes from another site. Defence in depth on top of
+/// `SameSite=Lax`. Browsers that send Fetch Metadata are judged by `Sec-Fetch-Site` alone (pages
+/// cannot forge it, and under `Referrer-Policy: no-referrer` a same-origin form post carries
+/// `Origin: null`); older ones by `Origin`. Clients that send neither (curl, servers) carry no
+/// browser's cookies.
 pub fn is_cross_site(req: &Request, origin: &str) -> bool {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let foreign_origin = header("origin").is_some_and(|o| o != origin);
-    let foreign_fetch = header("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none");
-    foreign_origin || foreign_fetch
+    match header("sec-fetch-site") {
+        Some(site) => site != "same-origin" && site != "none",
+        None => header("origin").is_some_and(|o| o != origin),
+    }
 }
 
 /// Largest single header (a `Cookie` header included) and query string accepted, in bytes.

@@ -172,12 +172,15 @@ impl<T: SecretKind> SecretCache<T> {
                 return Ok(cached.value.clone());
             }
         }
-        let raw = self.read_raw(None).await?;
-        let previous = if T::READS_PREVIOUS {
-            self.read_previous().await
-        } else {
-            None
-        };
+        // Both versions at once: one round trip on a cold start, not two.
+        let (raw, previous) = tokio::join!(self.read_raw(None), async {
+            if T::READS_PREVIOUS {
+                self.read_previous().await
+            } else {
+                None
+            }
+        });
+        let raw = raw?;
         let value = Arc::new(
             T::parse(&raw, previous.as_deref())
                 .map_err(|why| SecretError::Invalid(self.name(), why))?,

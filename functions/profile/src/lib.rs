@@ -24,7 +24,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {
-            let mut response = http::html(StatusCode::OK, render(&signed_in));
+            // Sign-out posts to /api/logout, which redirects to Scalekit's logout.
+            let scalekit = app.scalekit.environment_url();
+            let mut response =
+                http::html_with_form_targets(StatusCode::OK, render(&signed_in), &[scalekit]);
             signed_in.apply_cookies(&mut response);
             response
         }

@@ -489,3 +489,31 @@ async fn rotating_the_session_secret_logs_nobody_out() {
         body_text(&response)
     );
 }
+
+#[tokio::test]
+async fn the_profile_pages_sign_out_form_works_as_a_browser_sends_it() {
+    // Chromium posts a same-origin form from a no-referrer page with Origin: null, and applies
+    // the page's CSP form-action to the redirect that follows the post.
+    let stack = Stack::start().await;
+    let apps = apps(&stack);
+    let mut browser = signed_in_browser(&stack, &apps, "usr_bob", None).await;
+    let page = call!(profile::handle, &apps.profile, browser, "profile-signed-in");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains(&format!("form-action 'self' {}", stack.idp.url())),
+        "{policy}"
+    );
+
+    let mut event = flow_tests::events::load("logout-post");
+    flow_tests::events::set_header(&mut event, "origin", "null");
+    flow_tests::events::set_header(&mut event, "sec-fetch-site", "same-origin");
+    flow_tests::events::set_cookies(&mut event, &browser.cookies());
+    let response = logout::handle(&apps.logout, flow_tests::events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert!(location(&response).starts_with(&stack.idp.url()));
+    browser.absorb(&response);
+    assert!(stack.session_items().await.is_empty());
+}

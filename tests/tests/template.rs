@@ -1,0 +1,317 @@
+//! `template.yaml` against the code: one SAM function per crate in `functions/`, each with the
+//! routes below, an environment that sets what its crate's `NEEDS` requires and nothing it does
+//! not read, and IAM statements that grant exact actions on exactly the resources it is given.
+//! cfn-lint and `sam validate --lint` (run by `dev/test`) check the template against AWS; this
+//! checks it against us.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use shared::config::Needs;
+
+/// Every function crate, its `NEEDS` and its routes. Adding a crate to `functions/` means adding
+/// its function to template.yaml and its line here (and `<name> = { path = ... }` to the
+/// dev-dependencies of tests/Cargo.toml).
+const FUNCTIONS: &[(&str, Needs, Routes)] = &[
+    ("login", login::NEEDS, &[("GET", "/api/login")]),
+    ("callback", callback::NEEDS, &[("GET", "/api/callback")]),
+    ("session", session::NEEDS, &[("GET", "/api/session")]),
+    ("refresh", refresh::NEEDS, &[("POST", "/api/refresh")]),
+    (
+        "logout",
+        logout::NEEDS,
+        &[("GET", "/api/logout"), ("POST", "/api/logout")],
+    ),
+    ("profile", profile::NEEDS, &[("GET", "/dashboard/profile")]),
+];
+
+/// (method, path) pairs.
+type Routes = &'static [(&'static str, &'static str)];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
+    // serde_yaml_ng keeps CloudFormation's short forms (`!Ref X`) as tagged values.
+    serde_yaml_ng::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn entries(value: &Value) -> impl Iterator<Item = (&Value, &Value)> {
+    value.as_mapping().into_iter().flatten()
+}
+
+fn str_of(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+/// The SAM functions, by the crate they build: `BuildProperties.Binary`, or the last component
+/// of `CodeUri` when it points into `functions/`.
+fn functions(template: &Value) -> BTreeMap<String, (String, &Value)> {
+    let mut by_crate = BTreeMap::new();
+    for (id, resource) in entries(&template["Resources"]) {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let id = str_of(id).to_owned();
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .or_else(|| {
+                resource["Properties"]["CodeUri"]
+                    .as_str()?
+                    .rsplit('/')
+                    .next()
+            })
+            .unwrap_or_else(|| {
+                panic!("{id}: neither BuildProperties.Binary nor CodeUri names a crate")
+            })
+            .to_owned();
+        if let Some((other, _)) = by_crate.insert(binary.clone(), (id.clone(), resource)) {
+            panic!("{other} and {id} both build {binary}");
+        }
+    }
+    by_crate
+}
+
+fn resource_type<'a>(template: &'a Value, id: &str) -> &'a str {
+    str_of(&template["Resources"][id]["Type"])
+}
+
+/// The logical ids a value refers to through Ref, GetAtt or Sub, short or long form.
+fn references(value: &Value, out: &mut BTreeSet<String>) {
+    let (function, argument) = match value {
+        Value::Tagged(tagged) => (
+            format!("Fn::{}", tagged.tag.to_string().trim_start_matches('!')),
+            &tagged.value,
+        ),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (key, argument) = m.iter().next().unwrap();
+            (str_of(key).to_owned(), argument)
+        }
+        Value::Mapping(m) => return m.values().for_each(|v| references(v, out)),
+        Value::Sequence(items) => return items.iter().for_each(|v| references(v, out)),
+        _ => return,
+    };
+    let head = |name: &str| name.split('.').next().unwrap_or_default().to_owned();
+    match (function.as_str(), argument) {
+        ("Fn::Ref" | "Ref", Value::String(name)) => {
+            out.insert(name.clone());
+        }
+        ("Fn::GetAtt", Value::String(name)) => {
+            out.insert(head(name));
+        }
+        ("Fn::GetAtt", Value::Sequence(parts)) if !parts.is_empty() => {
+            out.insert(str_of(&parts[0]).to_owned());
+        }
+        ("Fn::Sub", Value::String(text)) => {
+            // ${Name} and ${Name.Attribute}; ${!Literal} is not a reference.
+            for part in text.split("${").skip(1) {
+                let name = part.split('}').next().unwrap_or_default();
+                if !name.starts_with('!') {
+                    out.insert(head(name));
+                }
+            }
+        }
+        _ => references(argument, out),
+    }
+}
+
+/// A value that may be `AWS::NoValue` (an `!If` with it as a branch) does not count as set.
+fn always_set(value: &Value) -> bool {
+    let mut refs = BTreeSet::new();
+    references(value, &mut refs);
+    !refs.contains("AWS::NoValue")
+}
+
+/// Globals' variables and the function's own: what the function runs with.
+fn environment<'a>(template: &'a Value, function: &'a Value) -> BTreeMap<&'a str, &'a Value> {
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let own = &function["Properties"]["Environment"]["Variables"];
+    entries(globals)
+        .chain(entries(own))
+        .map(|(name, value)| (str_of(name), value))
+        .collect()
+}
+
+fn all_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(text) => out.push(text),
+        Value::Tagged(tagged) => all_strings(&tagged.value, out),
+        Value::Sequence(items) => items.iter().for_each(|item| all_strings(item, out)),
+        Value::Mapping(m) => m.values().for_each(|item| all_strings(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_function_crate_is_deployed_once_and_listed_here() {
+    let template = template();
+    let deployed: BTreeSet<String> = functions(&template).into_keys().collect();
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .expect("read functions/")
+        .map(|entry| entry.expect("functions/ entry").path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .map(|(name, ..)| name.to_string())
+        .collect();
+    assert_eq!(
+        deployed, crates,
+        "template.yaml must have exactly one function per crate in functions/"
+    );
+    assert_eq!(
+        listed, crates,
+        "FUNCTIONS in tests/tests/template.rs must list every crate in functions/"
+    );
+}
+
+#[test]
+fn every_function_runs_with_what_its_crate_needs_and_nothing_else() {
+    let template = template();
+    let functions = functions(&template);
+    for (name, needs, _) in FUNCTIONS {
+        let (id, function) = functions
+            .get(*name)
+            .unwrap_or_else(|| panic!("no function in template.yaml builds {name}"));
+        let environment = environment(&template, function);
+        let reads = needs.variables();
+        for variable in environment.keys() {
+            assert!(
+                reads.contains(variable),
+                "{id} sets {variable}, which {name}::NEEDS does not read"
+            );
+        }
+        // Deployed secrets come from Secrets Manager, never as plain text in the function's
+        // configuration; the value forms are for local runs.
+        let mut required = vec![
+            ("SCALEKIT_ENVIRONMENT_URL", None),
+            ("SCALEKIT_CLIENT_ID", None),
+            ("SESSION_SECRET_ARN", Some("AWS::SecretsManager::Secret")),
+        ];
+        if needs.client_secret {
+            required.push((
+                "SCALEKIT_CLIENT_SECRET_ARN",
+                Some("AWS::SecretsManager::Secret"),
+            ));
+        }
+        if needs.session_table {
+            required.push(("SESSION_TABLE", Some("AWS::DynamoDB::Table")));
+        }
+        for (variable, resource) in required {
+            let value = environment
+                .get(variable)
+                .filter(|value| always_set(value))
+                .unwrap_or_else(|| panic!("{id} needs {variable} ({name}::NEEDS)"));
+            if let Some(wanted) = resource {
+                let mut refs = BTreeSet::new();
+                references(value, &mut refs);
+                assert!(
+                    refs.len() == 1 && resource_type(&template, refs.first().unwrap()) == wanted,
+                    "{id}: {variable} must be a !Ref to one of this template's {wanted}"
+                );
+            }
+        }
+        for plain in ["SESSION_SECRET", "SCALEKIT_CLIENT_SECRET"] {
+            assert!(
+                !environment.contains_key(plain),
+                "{id} sets {plain}: deploy secrets as {plain}_ARN"
+            );
+        }
+    }
+}
+
+#[test]
+fn routes_are_the_designed_ones() {
+    let template = template();
+    let functions = functions(&template);
+    for (name, _, routes) in FUNCTIONS {
+        let (id, function) = functions
+            .get(*name)
+            .unwrap_or_else(|| panic!("no function in template.yaml builds {name}"));
+        let mut found = Vec::new();
+        for (event, spec) in entries(&function["Properties"]["Events"]) {
+            let event = str_of(event);
+            assert_eq!(spec["Type"], "HttpApi", "{id}.{event}: only HttpApi events");
+            let properties = &spec["Properties"];
+            let mut api = BTreeSet::new();
+            references(&properties["ApiId"], &mut api);
+            assert!(
+                api.len() == 1
+                    && resource_type(&template, api.first().unwrap()) == "AWS::Serverless::HttpApi",
+                "{id}.{event}: ApiId must be a !Ref to the template's HttpApi"
+            );
+            found.push((
+                str_of(&properties["Method"]).to_ascii_uppercase(),
+                str_of(&properties["Path"]).to_owned(),
+            ));
+        }
+        found.sort();
+        let mut expected: Vec<(String, String)> = routes
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(found, expected, "routes of {id}");
+    }
+}
+
+#[test]
+fn policies_grant_exact_actions_on_exactly_the_functions_resources() {
+    let template = template();
+    let known: BTreeSet<&str> = entries(&template["Resources"])
+        .chain(entries(&template["Parameters"]))
+        .map(|(name, _)| str_of(name))
+        .collect();
+    for (id, function) in functions(&template).into_values() {
+        let mut granted = BTreeSet::new();
+        for policy in function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            // Inline documents only: a managed policy or a SAM policy template grants more than
+            // the code calls.
+            let statements = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id}: every policy must be an inline Statement list"));
+            for statement in statements {
+                let (mut actions, mut resources) = (Vec::new(), Vec::new());
+                all_strings(&statement["Action"], &mut actions);
+                all_strings(&statement["Resource"], &mut resources);
+                assert!(
+                    !actions.is_empty() && actions.iter().all(|a| !a.contains('*')),
+                    "{id}: actions must be named exactly, got {actions:?}"
+                );
+                assert!(
+                    !resources.is_empty() && resources.iter().all(|r| !r.contains('*')),
+                    "{id}: resources must be named exactly, got {resources:?}"
+                );
+                references(&statement["Resource"], &mut granted);
+            }
+        }
+        // What the policies name is exactly what the environment hands the function.
+        let mut given = BTreeSet::new();
+        for value in environment(&template, function).values() {
+            references(value, &mut given);
+        }
+        given.retain(|name| template["Resources"].get(name).is_some());
+        assert_eq!(
+            granted, given,
+            "{id}: resources granted vs resources configured"
+        );
+        // cfn-lint does not check references inside SAM function properties.
+        let mut used = BTreeSet::new();
+        references(&function["Properties"], &mut used);
+        references(&template["Globals"], &mut used);
+        for name in used {
+            assert!(
+                known.contains(name.as_str()) || name.starts_with("AWS::"),
+                "{id} refers to {name}, which the template does not define"
+            );
+        }
+    }
+}
