@@ -17,7 +17,7 @@ use serde_json::json;
 use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
 use shared::App;
 
-use crate::support::{finish_login, query_of, sign_in, start_login};
+use crate::support::{finish_login, query_of, sign_in, signed_in, start_login};
 
 /// One login as bob, with `fault` active while Scalekit answers the token request.
 async fn login_with(
@@ -224,19 +224,15 @@ async fn signing_keys_rotated_between_logins_are_refetched() {
     let stack = Stack::start().await;
     let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
     let mut browser = Browser::new();
-    assert_eq!(
-        sign_in(
-            &stack,
-            &login_app,
-            &callback_app,
-            &mut browser,
-            "usr_bob",
-            None
-        )
-        .await
-        .status(),
-        302
-    );
+    signed_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
     stack.idp.rotate_signing_key();
     stack.idp.retire_old_keys();
     let response = sign_in(
@@ -298,19 +294,15 @@ async fn rp_initiated_logout_reaches_the_end_session_endpoint_and_any_returned_s
     let stack = Stack::start().await;
     let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
     let mut browser = Browser::new();
-    assert_eq!(
-        sign_in(
-            &stack,
-            &login_app,
-            &callback_app,
-            &mut browser,
-            "usr_alice",
-            Some("org_acme")
-        )
-        .await
-        .status(),
-        302
-    );
+    signed_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_alice",
+        Some("org_acme"),
+    )
+    .await;
     let response = crate::call!(
         logout::handle,
         &stack.app(logout::NEEDS),

@@ -7,7 +7,7 @@ use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
 use shared::App;
 
 use crate::call;
-use crate::support::sign_in;
+use crate::support::signed_in;
 
 struct Apps {
     login: App,
@@ -43,8 +43,7 @@ async fn signed_in_with_expired_access_token(stack: &Stack, apps: &Apps, user: &
 
 async fn signed_in_browser(stack: &Stack, apps: &Apps, user: &str, org: Option<&str>) -> Browser {
     let mut browser = Browser::new();
-    let response = sign_in(stack, &apps.login, &apps.callback, &mut browser, user, org).await;
-    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    signed_in(stack, &apps.login, &apps.callback, &mut browser, user, org).await;
     browser
 }
 

@@ -46,6 +46,24 @@ pub async fn sign_in(
     finish_login(callback_app, browser, &back).await
 }
 
+/// Signs `browser` in as `user`, asserting the login completed.
+pub async fn signed_in(
+    stack: &Stack,
+    login_app: &App,
+    callback_app: &App,
+    browser: &mut Browser,
+    user: &str,
+    org: Option<&str>,
+) {
+    let response = sign_in(stack, login_app, callback_app, browser, user, org).await;
+    assert_eq!(
+        response.status(),
+        302,
+        "sign-in as {user}: {}",
+        flow_tests::browser::body_text(&response)
+    );
+}
+
 /// The query parameters of a URL.
 pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
