@@ -14,7 +14,7 @@ fuzz_target!(|data: &str| {
     let _ = http::check_size(&request);
     let _ = http::request_cookies(&request);
     let _ = http::public_origin(&request, None);
-    let _ = http::single_query_param(&request, "state");
+    let _ = http::query_param(&request, "state");
     let _ = http::wants_html(&request);
     let _ = http::is_cross_site(&request, "https://app.example.com");
     let _ = login::LoginParams::from_request(&request);

@@ -75,3 +75,63 @@ pub fn token(error: &TokenError) -> ApiError {
         ),
     }
 }
+
+/// Error codes Scalekit sends back in an `error=` redirect (scalekit-protocol.md §9).
+const SCALEKIT_ERROR_CODES: &[&str] = &[
+    "access_denied",
+    "invalid_request",
+    "server_error",
+    "login_required",
+    "invalid_redirect_uri",
+    "invalid_connection_selector",
+    "no_active_connections",
+    "connection_not_active",
+    "no_configured_connections",
+    "invalid_organization_id",
+    "invalid_connection_id",
+    "domain_not_found",
+    "invalid_user_domain",
+    "invalid_client",
+    "application_not_active",
+    "unauthorized",
+    "user_not_active",
+    "mandatory_attribute_missing",
+    "invalid_id_token",
+    "failed_to_exchange_token",
+    "user_info_retrieve_failed",
+    "authentication_not_completed",
+    "user_login_required",
+];
+
+/// Scalekit redirected the browser (to the callback or the initiate-login URL) with `error=`:
+/// as in the seed, 401 with the error. The attacker-controllable description is never echoed,
+/// and a code Scalekit does not define becomes `idp_error`.
+pub fn idp_redirect_error(code: &str) -> ApiError {
+    let message = match code {
+        "access_denied" => "Sign-in was cancelled.",
+        "login_required" => "You are not signed in. Please sign in again.",
+        _ => "The identity provider could not sign you in.",
+    };
+    let code = SCALEKIT_ERROR_CODES
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .unwrap_or("idp_error");
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_reduced_to_the_ones_scalekit_defines() {
+        assert_eq!(idp_redirect_error("access_denied").code, "access_denied");
+        assert_eq!(idp_redirect_error("<script>").code, "idp_error");
+        assert_eq!(idp_redirect_error("made_up_code").code, "idp_error");
+        assert_eq!(
+            idp_redirect_error("access_denied").status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}

@@ -182,17 +182,42 @@ pub fn request_cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A query parameter that must appear at most once: `Err(())` when it is repeated
-/// (a repeated `state` or `code` is never legitimate).
-#[allow(clippy::result_unit_err)]
-pub fn single_query_param(req: &Request, name: &str) -> Result<Option<String>, ()> {
-    let params = req.query_string_parameters_ref();
-    match params.and_then(|p| p.all(name)) {
-        None => Ok(None),
-        Some(values) if values.len() == 1 => Ok(Some(values[0].to_owned())),
-        Some(values) if values.is_empty() => Ok(None),
-        Some(_) => Err(()),
+/// A query parameter that must appear at most once (a repeated `state` or `code` is never
+/// legitimate); an empty value counts as absent.
+pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let values = req
+        .query_string_parameters_ref()
+        .and_then(|p| p.all(name))
+        .unwrap_or_default();
+    match values.as_slice() {
+        [] => Ok(None),
+        [value] => Ok(Some(value.to_string()).filter(|v| !v.is_empty())),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            "A query parameter was given more than once.",
+        )),
     }
+}
+
+/// [`public_origin`], or the `400 invalid_host` to answer when there is none.
+pub fn require_origin(req: &Request, configured: Option<&str>) -> Result<String, ApiError> {
+    public_origin(req, configured).ok_or(ApiError::bad_request(
+        "invalid_host",
+        "The request has no usable Host header.",
+    ))
+}
+
+/// Refuses a state-changing request from another site ([`is_cross_site`]) with a `403`.
+pub fn refuse_cross_site(req: &Request, origin: &str) -> Result<(), ApiError> {
+    if is_cross_site(req, origin) {
+        tracing::warn!(outcome = "refused", reason = "cross-site request");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "Cross-site requests are not allowed.",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a state-changing request comes from another site. Defence in depth on top of

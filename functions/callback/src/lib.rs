@@ -4,10 +4,9 @@
 //! anything reaches Scalekit; then the code is exchanged with the PKCE verifier, the ID token is
 //! fully verified (nonce included), and only then is a session written and its cookies set.
 
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
-use shared::http::{self, single_query_param, ApiError};
+use shared::http::{self, query_param, ApiError};
 use shared::scalekit::{unix_now, IdpError, TokenSet};
 use shared::secret::{AuthorizationCode, SessionId};
 use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
@@ -28,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if let Err(error) = http::check_size(&req) {
         return error.to_response(&req);
     }
-    let state = single_query_param(&req, "state").ok().flatten();
+    let state = query_param(&req, "state").ok().flatten();
     match callback(app, &req, state.as_deref()).await {
         Ok(response) => response,
         Err(error) => {
@@ -46,32 +45,24 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
-fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
-    single_query_param(req, name)
-        .map(|v| v.filter(|v| !v.is_empty()))
-        .map_err(|()| {
-            ApiError::bad_request(
-                "invalid_request",
-                "A query parameter was given more than once.",
-            )
-        })
-}
-
 async fn callback(
     app: &App,
     req: &Request,
     state: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    if let Some(error) = query(req, "error")? {
-        return Err(idp_reported_error(&error));
+    if let Some(error) = query_param(req, "error")? {
+        return Err(failures::idp_redirect_error(&error));
     }
-    if let (Some(token), None) = (query(req, "idp_initiated_login")?, query(req, "code")?) {
+    if let (Some(token), None) = (
+        query_param(req, "idp_initiated_login")?,
+        query_param(req, "code")?,
+    ) {
         // Older Scalekit set-ups deliver IdP-initiated logins to the redirect URI.
         let mut url = String::from("/api/login?idp_initiated_login=");
         url.extend(url::form_urlencoded::byte_serialize(token.as_bytes()));
         return Ok(http::redirect(&url));
     }
-    let (Some(state), Some(code)) = (state.filter(|s| !s.is_empty()), query(req, "code")?) else {
+    let (Some(state), Some(code)) = (state, query_param(req, "code")?) else {
         return Err(ApiError::bad_request(
             "invalid_request",
             "The sign-in response is missing its code or state.",
@@ -86,9 +77,7 @@ async fn callback(
     let transaction = Transaction::from_cookies(&cookies, state, &keys.transaction, unix_now())
         .map_err(transaction_error)?;
 
-    let origin = http::public_origin(req, app.config.app_base_url.as_deref()).ok_or(
-        ApiError::bad_request("invalid_host", "The request has no usable Host header."),
-    )?;
+    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
     let redirect_uri = format!("{origin}/api/callback");
     let tokens = exchange(
         app,
@@ -217,44 +206,4 @@ fn transaction_error(error: TransactionError) -> ApiError {
             "This sign-in response does not match the sign-in this browser started.",
         ),
     }
-}
-
-/// Scalekit redirected back with `error=`: as in the seed, 401 with the error; never echo the
-/// attacker-controllable description, and reduce the code to a safe alphabet.
-fn idp_reported_error(code: &str) -> ApiError {
-    let message = match code {
-        "access_denied" => "Sign-in was cancelled.",
-        "login_required" => "You are not signed in. Please sign in again.",
-        _ => "The identity provider could not sign you in.",
-    };
-    let known = [
-        "access_denied",
-        "invalid_request",
-        "server_error",
-        "login_required",
-        "invalid_redirect_uri",
-        "invalid_connection_selector",
-        "no_active_connections",
-        "connection_not_active",
-        "no_configured_connections",
-        "invalid_organization_id",
-        "invalid_connection_id",
-        "domain_not_found",
-        "invalid_user_domain",
-        "invalid_client",
-        "application_not_active",
-        "unauthorized",
-        "user_not_active",
-        "mandatory_attribute_missing",
-        "invalid_id_token",
-        "failed_to_exchange_token",
-        "user_info_retrieve_failed",
-        "authentication_not_completed",
-        "user_login_required",
-    ];
-    let code = known
-        .into_iter()
-        .find(|k| *k == code)
-        .unwrap_or("idp_error");
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }

@@ -6,7 +6,6 @@
 
 mod params;
 
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
@@ -40,11 +39,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let mut params = LoginParams::from_request(req)?;
     if let Some(code) = &params.error {
         // Scalekit can send errors to the initiate-login URL too.
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "idp_error",
-            params::error_message(code),
-        ));
+        return Err(failures::idp_redirect_error(code));
     }
     if let Some(token) = params.idp_initiated_login.take() {
         match app.scalekit.verify_idp_initiated_login(&token).await {
@@ -52,9 +47,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             Err(reason) => tracing::warn!(%reason, "ignoring invalid idp_initiated_login"),
         }
     }
-    let origin = http::public_origin(req, app.config.app_base_url.as_deref()).ok_or(
-        ApiError::bad_request("invalid_host", "The request has no usable Host header."),
-    )?;
+    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
     let keys = app
         .session_keys
         .get()

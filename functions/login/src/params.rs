@@ -1,7 +1,7 @@
 //! The query parameters `/api/login` accepts, each validated before it reaches Scalekit.
 
 use lambda_http::Request;
-use shared::http::{single_query_param, ApiError};
+use shared::http::{query_param, ApiError};
 use shared::return_to::safe_return_to;
 use shared::scalekit::{IdpInitiatedLogin, Prompt};
 
@@ -24,7 +24,7 @@ pub struct LoginParams {
     pub return_to: Option<String>,
     /// `idp_initiated_login`, unverified.
     pub idp_initiated_login: Option<String>,
-    /// `error` sent by Scalekit, reduced to a safe code.
+    /// `error` sent by Scalekit (see `shared::failures::idp_redirect_error`).
     pub error: Option<String>,
 }
 
@@ -58,38 +58,10 @@ fn is_domain(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
-/// OAuth error codes are `[a-z_]`; anything else is reported as `unknown_error`.
-fn safe_error_code(value: &str) -> String {
-    if (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-    {
-        value.to_owned()
-    } else {
-        "unknown_error".to_owned()
-    }
-}
-
-/// Our message for an error Scalekit sent, without repeating its (attacker-controllable) text.
-pub(crate) fn error_message(code: &str) -> &'static str {
-    match code {
-        "access_denied" => "Sign-in was cancelled.",
-        "login_required" => "You are not signed in.",
-        _ => "The identity provider reported an error. Please try signing in again.",
-    }
-}
-
 impl LoginParams {
     /// Reads and validates the query string.
     pub fn from_request(req: &Request) -> Result<Self, ApiError> {
-        let get = |name: &'static str| {
-            single_query_param(req, name)
-                .map(|v| v.filter(|v| !v.is_empty()))
-                .map_err(|()| {
-                    invalid(
-                        "invalid_request",
-                        "A query parameter was given more than once.",
-                    )
-                })
-        };
+        let get = |name: &'static str| query_param(req, name);
         let checked = |name: &'static str, valid: fn(&str) -> bool, message: &'static str| {
             let value = get(name)?;
             match value {
@@ -144,7 +116,7 @@ impl LoginParams {
             prompt,
             return_to,
             idp_initiated_login: get("idp_initiated_login")?,
-            error: get("error")?.map(|e| safe_error_code(&e)),
+            error: get("error")?,
         })
     }
 
@@ -250,12 +222,6 @@ mod tests {
         });
         assert_eq!(params.return_to, None);
         assert_eq!(params.organization_id, None);
-    }
-
-    #[test]
-    fn error_codes_are_reduced_to_a_safe_alphabet() {
-        assert_eq!(safe_error_code("access_denied"), "access_denied");
-        assert_eq!(safe_error_code("<script>"), "unknown_error");
     }
 }
 

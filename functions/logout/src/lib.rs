@@ -2,7 +2,7 @@
 //! at Scalekit (302 to `ENV/oidc/logout` with `id_token_hint` and an absolute
 //! `post_logout_redirect_uri`). Works when the session is already gone.
 
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
@@ -22,17 +22,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if let Err(error) = http::check_size(&req) {
         return error.to_response(&req);
     }
-    let Some(origin) = http::public_origin(&req, app.config.app_base_url.as_deref()) else {
-        return ApiError::bad_request("invalid_host", "The request has no usable Host header.")
-            .to_response(&req);
+    let origin = match http::require_origin(&req, app.config.app_base_url.as_deref()) {
+        Ok(origin) => origin,
+        Err(error) => return error.to_response(&req),
     };
-    if req.method() == Method::POST && http::is_cross_site(&req, &origin) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "Cross-site requests are not allowed.",
-        )
-        .to_response(&req);
+    if req.method() == Method::POST {
+        if let Err(error) = http::refuse_cross_site(&req, &origin) {
+            return error.to_response(&req);
+        }
     }
     let mut response = match end_local_session(app, &req).await {
         Ok(id_token) => {

@@ -27,18 +27,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         )
         .to_response(&req);
     }
-    let Some(origin) = http::public_origin(&req, app.config.app_base_url.as_deref()) else {
-        return ApiError::bad_request("invalid_host", "The request has no usable Host header.")
-            .to_response(&req);
-    };
-    if http::is_cross_site(&req, &origin) {
-        tracing::warn!(outcome = "refresh_refused", reason = "cross-site request");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "Cross-site requests are not allowed.",
-        )
-        .to_response(&req);
+    let same_site = http::require_origin(&req, app.config.app_base_url.as_deref())
+        .and_then(|origin| http::refuse_cross_site(&req, &origin));
+    if let Err(error) = same_site {
+        return error.to_response(&req);
     }
     match authenticate(app, &req, Refresh::Now).await {
         Ok(signed_in) => {

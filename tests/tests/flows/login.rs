@@ -198,3 +198,28 @@ async fn two_tabs_can_log_in_at_the_same_time() {
         "transactions are cleared"
     );
 }
+
+#[tokio::test]
+async fn an_error_sent_to_the_initiate_login_url_is_reported_like_the_callbacks() {
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    for (query, code) in [
+        (
+            "error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            "access_denied",
+        ),
+        ("error=%3Cb%3Emade_up%3C%2Fb%3E", "idp_error"),
+    ] {
+        let mut event = events::load("login-plain");
+        events::set_query(&mut event, query);
+        let response = login::handle(&app, events::to_request(&event)).await;
+        assert_eq!(response.status(), 401, "{query}");
+        let page = body_text(&response);
+        assert!(page.contains(code), "{query}: {page}");
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>"),
+            "{page}"
+        );
+        assert!(set_cookies(&response).is_empty(), "no login starts");
+    }
+}
