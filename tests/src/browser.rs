@@ -44,11 +44,6 @@ impl Browser {
     pub fn names(&self) -> Vec<&str> {
         self.jar.keys().map(String::as_str).collect()
     }
-
-    /// Forgets one cookie.
-    pub fn remove(&mut self, name: &str) {
-        self.jar.remove(name);
-    }
 }
 
 /// The `Set-Cookie` headers of a response.

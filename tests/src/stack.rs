@@ -83,6 +83,11 @@ impl Stack {
         }
     }
 
+    /// moto's endpoint (`AWS_ENDPOINT_URL`), to put a fault-injecting proxy in front of.
+    pub fn moto_url(&self) -> String {
+        std::env::var("AWS_ENDPOINT_URL").expect("Stack::start checked it")
+    }
+
     /// The configuration a function with `needs` gets from this stack's environment.
     pub fn config(&self, needs: Needs) -> Config {
         Config::from_lookup(|k| self.env.get(k).cloned(), needs).expect("valid test configuration")

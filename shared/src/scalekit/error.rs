@@ -43,7 +43,7 @@ pub enum TokenError {
     /// `nonce` differs from the one this login sent, or is missing.
     #[error("nonce mismatch")]
     NonceMismatch,
-    /// A refreshed ID token names another issuer or subject than the session's (OIDC Core §12.2).
+    /// A refreshed ID token names another subject than the session's (OIDC Core §12.2).
     #[error("refreshed ID token does not belong to this session")]
     SubjectChanged,
     /// The key set could not be fetched and none is cached.

@@ -59,9 +59,7 @@ impl JwksCache {
             None => {
                 // Nothing cached: this is the first use in the container.
                 self.refetch(http, None, false).await?;
-                return self
-                    .lookup(kid)?
-                    .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into());
+                return self.cached_key(kid);
             }
         };
         match (fresh, lookup) {
@@ -70,9 +68,7 @@ impl JwksCache {
                 // Stale: try to refresh, but keep using the cached keys if the keys endpoint is down.
                 let seen = self.fetched_at();
                 match self.refetch(http, seen, false).await {
-                    Ok(()) => self
-                        .lookup(kid)?
-                        .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into()),
+                    Ok(()) => self.cached_key(kid),
                     Err(reason) => {
                         tracing::warn!(%reason, "signing keys not refreshed; using cached keys");
                         self.back_off_stale_refresh();
@@ -85,8 +81,7 @@ impl JwksCache {
                 // tokens with made-up `kid`s cannot turn into a flood of calls to Scalekit.
                 let seen = self.fetched_at();
                 self.refetch(http, seen, true).await?;
-                self.lookup(kid)?
-                    .map_or(Err(TokenError::UnknownKey), |(_, l)| l.into())
+                self.cached_key(kid)
             }
         }
     }
@@ -116,6 +111,12 @@ impl JwksCache {
             .expect("key cache lock poisoned")
             .as_ref()
             .map(|set| set.fetched_at)
+    }
+
+    /// The cached key for `kid`, after a fetch.
+    fn cached_key(&self, kid: Option<&str>) -> Result<RsaKey, TokenError> {
+        self.lookup(kid)?
+            .map_or(Err(TokenError::UnknownKey), |(_, lookup)| lookup.into())
     }
 
     /// `None` when nothing is cached; otherwise whether the set is fresh and what it holds for `kid`.

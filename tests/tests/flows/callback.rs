@@ -9,7 +9,7 @@ use serde_json::json;
 use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE, TRANSACTION_COOKIE_PREFIX};
 use shared::App;
 
-use crate::support::{finish_login, sign_in, signed_in, start_login};
+use crate::support::{finish_login, login_with, sign_in, signed_in, start_login};
 
 #[tokio::test]
 async fn a_completed_login_creates_one_encrypted_session_and_sets_the_seed_cookies() {
@@ -179,21 +179,6 @@ async fn a_replayed_callback_creates_no_second_session() {
     assert_eq!(stack.session_items().await.len(), 1);
 }
 
-async fn login_with_fault(
-    stack: &Stack,
-    callback_app: &App,
-    fault: Misbehaviour,
-) -> (lambda_http::Response<lambda_http::Body>, Browser) {
-    let login_app = stack.app(login::NEEDS);
-    let mut browser = Browser::new();
-    let authorize = start_login(&login_app, &mut browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
-    stack.idp.misbehave(fault);
-    let response = finish_login(callback_app, &mut browser, &back).await;
-    stack.idp.clear_misbehaviour();
-    (response, browser)
-}
-
 #[tokio::test]
 async fn token_endpoint_failures_map_to_stable_gateway_errors() {
     let stack = Stack::start().await;
@@ -220,7 +205,8 @@ async fn token_endpoint_failures_map_to_stable_gateway_errors() {
     ];
     for (fault, status, code) in cases {
         let label = format!("{fault:?}");
-        let (response, browser) = login_with_fault(&stack, &callback_app, fault).await;
+        let (response, browser) =
+            login_with(&stack, &stack.app(login::NEEDS), &callback_app, Some(fault)).await;
         assert_eq!(
             response.status(),
             status,
@@ -295,7 +281,7 @@ async fn a_rotated_client_secret_is_re_read_once_and_the_login_completes() {
 #[tokio::test]
 async fn dynamodb_down_is_a_503_with_nothing_written_and_the_next_request_recovers() {
     let stack = Stack::start().await;
-    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let proxy = FlakyProxy::start(&stack.moto_url()).await;
     let callback_app = stack.app_via(callback::NEEDS, &proxy.url);
     let login_app = stack.app(login::NEEDS);
     // Secrets are read while AWS is up; then DynamoDB (same endpoint) goes down.
@@ -350,7 +336,7 @@ async fn dynamodb_down_is_a_503_with_nothing_written_and_the_next_request_recove
 #[tokio::test]
 async fn secrets_manager_down_at_cold_start_is_a_503_and_recovers() {
     let stack = Stack::start().await;
-    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let proxy = FlakyProxy::start(&stack.moto_url()).await;
     proxy.set_up(false);
     let login_app = stack.app_via(login::NEEDS, &proxy.url);
     let response = login::handle(&login_app, events::request("login-plain")).await;

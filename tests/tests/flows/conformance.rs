@@ -15,27 +15,8 @@ use lambda_http::{Body, Response};
 use scalekit_dev::{Endpoint, IdTokenSigning, Misbehaviour};
 use serde_json::json;
 use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
-use shared::App;
 
-use crate::support::{finish_login, query_of, sign_in, signed_in, start_login};
-
-/// One login as bob, with `fault` active while Scalekit answers the token request.
-async fn login_with(
-    stack: &Stack,
-    login_app: &App,
-    callback_app: &App,
-    fault: Option<Misbehaviour>,
-) -> (Response<Body>, Browser) {
-    let mut browser = Browser::new();
-    let authorize = start_login(login_app, &mut browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
-    if let Some(fault) = fault {
-        stack.idp.misbehave(fault);
-    }
-    let response = finish_login(callback_app, &mut browser, &back).await;
-    stack.idp.clear_misbehaviour();
-    (response, browser)
-}
+use crate::support::{finish_login, login_with, query_of, sign_in, signed_in, start_login};
 
 fn assert_accepted(id: &str, response: &Response<Body>, browser: &Browser) {
     assert_eq!(response.status(), 302, "{id}: {}", body_text(response));

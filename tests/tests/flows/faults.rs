@@ -11,14 +11,10 @@ use shared::session::cookies::SESSION_COOKIE;
 
 use crate::support::{sign_in, signed_in};
 
-fn moto() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("moto")
-}
-
 #[tokio::test]
 async fn brief_dynamodb_throttling_is_absorbed_by_the_sdk_retries() {
     let stack = Stack::start().await;
-    let proxy = ThrottlingProxy::start(&moto(), 2).await;
+    let proxy = ThrottlingProxy::start(&stack.moto_url(), 2).await;
     let (login_app, callback_app) = (
         stack.app(login::NEEDS),
         stack.app_via(callback::NEEDS, &proxy.url),
@@ -45,7 +41,7 @@ async fn brief_dynamodb_throttling_is_absorbed_by_the_sdk_retries() {
 #[tokio::test]
 async fn sustained_dynamodb_throttling_is_a_bounded_503_with_nothing_written() {
     let stack = Stack::start().await;
-    let proxy = ThrottlingProxy::start(&moto(), usize::MAX).await;
+    let proxy = ThrottlingProxy::start(&stack.moto_url(), usize::MAX).await;
     let (login_app, callback_app) = (
         stack.app(login::NEEDS),
         stack.app_via(callback::NEEDS, &proxy.url),

@@ -152,7 +152,7 @@ async fn a_verified_idp_initiated_login_becomes_a_fresh_sp_initiated_login() {
 #[tokio::test]
 async fn a_warm_login_makes_no_network_call() {
     let stack = Stack::start().await;
-    let proxy = FlakyProxy::start(&std::env::var("AWS_ENDPOINT_URL").unwrap()).await;
+    let proxy = FlakyProxy::start(&stack.moto_url()).await;
     let app = stack.app_via(login::NEEDS, &proxy.url);
     let mut browser = Browser::new();
     start_login(&app, &mut browser, "").await; // cold: reads the session secret

@@ -3,6 +3,7 @@
 use flow_tests::browser::location;
 use flow_tests::{events, Browser, Stack};
 use lambda_http::{Body, Response};
+use scalekit_dev::Misbehaviour;
 use shared::App;
 
 /// Runs `/api/login` with `query` in `browser`, returning the authorization URL.
@@ -62,6 +63,24 @@ pub async fn signed_in(
         "sign-in as {user}: {}",
         flow_tests::browser::body_text(&response)
     );
+}
+
+/// One login as bob, with `fault` active while Scalekit answers the token request.
+pub async fn login_with(
+    stack: &Stack,
+    login_app: &App,
+    callback_app: &App,
+    fault: Option<Misbehaviour>,
+) -> (Response<Body>, Browser) {
+    let mut browser = Browser::new();
+    let authorize = start_login(login_app, &mut browser, "").await;
+    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    if let Some(fault) = fault {
+        stack.idp.misbehave(fault);
+    }
+    let response = finish_login(callback_app, &mut browser, &back).await;
+    stack.idp.clear_misbehaviour();
+    (response, browser)
 }
 
 /// The query parameters of a URL.
