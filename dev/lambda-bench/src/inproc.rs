@@ -64,8 +64,9 @@ struct Apps {
 }
 
 impl Apps {
-    /// A complete login; returns the callback's CPU time and the signed-in browser.
-    async fn sign_in(&self) -> Result<(Duration, Browser), String> {
+    /// Starts a login and signs in at the IdP: the browser (with its transaction cookie) and
+    /// the URL the IdP sends it back to.
+    async fn until_callback(&self) -> Result<(Browser, String), String> {
         let mut browser = Browser::default();
         let response = login::handle(&self.login, request(&flow::event("login-plain"))?).await;
         let cookies = set_cookies(&response);
@@ -77,6 +78,12 @@ impl Apps {
             .ok_or("login gave no redirect")?
             .to_owned();
         let back = flow::sign_in_at_idp(&self.http, &self.idp_url, &authorize, "usr_bob").await?;
+        Ok((browser, back))
+    }
+
+    /// A complete login; returns the callback's CPU time and the signed-in browser.
+    async fn sign_in(&self) -> Result<(Duration, Browser), String> {
+        let (mut browser, back) = self.until_callback().await?;
         let req = request(&flow::callback_event(&back, &browser)?)?;
         let before = thread_cpu();
         let response = callback::handle(&self.callback, req).await;
@@ -91,17 +98,7 @@ impl Apps {
 
     /// The callback's steps one by one (same calls as functions/callback), each timed.
     async fn callback_steps(&self, steps: &mut [Vec<Duration>; 4]) -> Result<(), String> {
-        let mut browser = Browser::default();
-        let response = login::handle(&self.login, request(&flow::event("login-plain"))?).await;
-        let cookies = set_cookies(&response);
-        browser.absorb(cookies.iter().map(String::as_str));
-        let authorize = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("login gave no redirect")?
-            .to_owned();
-        let back = flow::sign_in_at_idp(&self.http, &self.idp_url, &authorize, "usr_bob").await?;
+        let (browser, back) = self.until_callback().await?;
         let query: HashMap<String, String> = url::Url::parse(&back)
             .map_err(|e| e.to_string())?
             .query_pairs()
