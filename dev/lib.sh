@@ -24,8 +24,24 @@ ensure_python_tools() {
 }
 
 # A free TCP port on 127.0.0.1.
+# Chosen below Linux's ephemeral range (32768-60999), where no outgoing connection can take it
+# between this check and the server binding it.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 -c '
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 31999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port between 20000 and 31999")'
 }
 
 # Whether nothing listens on 127.0.0.1:$1.

@@ -24,16 +24,25 @@ export function missingBrowser() {
   return reason;
 }
 
-/** A TCP port nothing listens on, on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port nothing listens on, on 127.0.0.1, chosen below Linux's ephemeral range
+ * (32768-60999): a port the kernel handed out (port 0) can be taken by any outgoing connection
+ * (Chromium, the SDK clients) before the server that was meant to use it binds it.
+ */
+export async function freePort() {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port between 20000 and 31999');
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
