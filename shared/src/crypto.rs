@@ -41,37 +41,70 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// An AES-256-GCM key bound to one purpose, derived from the session secret with HKDF-SHA256.
 ///
-/// Sealed values are `base64url(version ‖ nonce ‖ ciphertext ‖ tag)`; the associated data names
+/// Sealed values are `base64url(2 ‖ key id ‖ nonce ‖ ciphertext ‖ tag)`; the associated data names
 /// what the value is for (a cookie name, a session key) so a value cannot be moved between slots.
+/// The key id names the secret a value was sealed under, so that during a rotation a container
+/// that does not know that secret yet can tell "sealed under a key I lack" (re-read the secret)
+/// from "tampered with" (refuse). Values of format 1 (no key id) are still opened.
 pub struct SealingKey {
     key: LessSafeKey,
+    id: KeyId,
 }
 
-const SEAL_VERSION: u8 = 1;
+/// Names the session secret a value was sealed under: 8 bytes of HKDF output, which tell nothing
+/// about the secret itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+const KEY_ID_LEN: usize = 8;
+/// The format without a key id, still opened (with every key of the ring) for values sealed
+/// before key ids existed.
+const SEAL_V1: u8 = 1;
+const SEAL_V2: u8 = 2;
 const HKDF_SALT: &[u8] = b"scalekit-lambda-login/v1";
 
-struct KeyLen;
+/// Why a sealed value did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Well formed, but sealed under a key this ring does not hold: a newer (or much older)
+    /// session secret. Re-reading the secret may help; the value is not known to be bad.
+    #[error("sealed under a key this container does not hold")]
+    UnknownKey,
+    /// Tampered with, truncated, not a sealed value, or sealed for another context.
+    #[error("not a valid sealed value")]
+    Invalid,
+}
+
+struct KeyLen(usize);
 impl hkdf::KeyType for KeyLen {
     fn len(&self) -> usize {
-        32
+        self.0
     }
+}
+
+fn expand<const N: usize>(prk: &hkdf::Prk, info: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    prk.expand(&[info], KeyLen(N))
+        .and_then(|okm| okm.fill(&mut out))
+        .expect("8 and 32 bytes are valid HKDF-SHA256 output lengths");
+    out
 }
 
 impl SealingKey {
     /// Derives the key for `purpose` from the input key material.
     pub fn derive(ikm: &[u8], purpose: &str) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(ikm);
-        let info = [purpose.as_bytes()];
-        let okm = prk
-            .expand(&info, KeyLen)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mut raw = [0u8; 32];
-        okm.fill(&mut raw)
-            .expect("the buffer matches the requested length");
+        let raw: [u8; 32] = expand(&prk, purpose.as_bytes());
         let key = UnboundKey::new(&AES_256_GCM, &raw).expect("a 32-byte key fits AES-256-GCM");
         Self {
             key: LessSafeKey::new(key),
+            id: KeyId(expand(&prk, b"key-id")),
         }
+    }
+
+    /// The id of the secret this key was derived from (the same for every purpose).
+    pub fn id(&self) -> KeyId {
+        self.id
     }
 
     /// Encrypts and authenticates `plaintext`, binding it to `context`.
@@ -88,8 +121,9 @@ impl SealingKey {
                 &mut buffer,
             )
             .expect("AES-GCM sealing of an in-memory buffer cannot fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + buffer.len());
-        out.push(SEAL_VERSION);
+        let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + buffer.len());
+        out.push(SEAL_V2);
+        out.extend_from_slice(&self.id.0);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buffer);
         b64url(out)
@@ -98,19 +132,22 @@ impl SealingKey {
     /// Decrypts a value made by [`SealingKey::seal`] with the same key and context.
     /// `None` for anything tampered with, truncated, sealed for another context or another key.
     pub fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
-        let raw = b64url_decode(sealed)?;
-        let (&version, rest) = raw.split_first()?;
-        if version != SEAL_VERSION || rest.len() < NONCE_LEN + AES_256_GCM.tag_len() {
-            return None;
+        open_with(std::iter::once(self), sealed, context).ok()
+    }
+
+    fn open_body(&self, body: &[u8], context: &str) -> Result<Vec<u8>, OpenError> {
+        if body.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(OpenError::Invalid);
         }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let (nonce, ciphertext) = body.split_at(NONCE_LEN);
+        let nonce =
+            aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError::Invalid)?;
         let mut buffer = ciphertext.to_vec();
         let plaintext = self
             .key
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
-            .ok()?;
-        Some(plaintext.to_vec())
+            .map_err(|_| OpenError::Invalid)?;
+        Ok(plaintext.to_vec())
     }
 }
 
@@ -128,16 +165,44 @@ impl KeyRing {
         Self { current, previous }
     }
 
+    fn keys(&self) -> impl Iterator<Item = &SealingKey> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+
     /// Seals with the current key.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
         self.current.seal(plaintext, context)
     }
 
-    /// Opens with the current key, else the previous one.
+    /// Opens with the key the value names (or, for format 1, with either key).
     pub fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
-        self.current
-            .open(sealed, context)
-            .or_else(|| self.previous.as_ref()?.open(sealed, context))
+        self.open_checked(sealed, context).ok()
+    }
+
+    /// As [`KeyRing::open`], telling a value sealed under a key this ring lacks from a bad one.
+    pub fn open_checked(&self, sealed: &str, context: &str) -> Result<Vec<u8>, OpenError> {
+        open_with(self.keys(), sealed, context)
+    }
+}
+
+fn open_with<'k>(
+    mut keys: impl Iterator<Item = &'k SealingKey>,
+    sealed: &str,
+    context: &str,
+) -> Result<Vec<u8>, OpenError> {
+    let raw = b64url_decode(sealed).ok_or(OpenError::Invalid)?;
+    match raw.split_first() {
+        Some((&SEAL_V2, rest)) if rest.len() >= KEY_ID_LEN => {
+            let (id, body) = rest.split_at(KEY_ID_LEN);
+            let key = keys
+                .find(|key| key.id.0 == id)
+                .ok_or(OpenError::UnknownKey)?;
+            key.open_body(body, context)
+        }
+        Some((&SEAL_V1, body)) => keys
+            .find_map(|key| key.open_body(body, context).ok())
+            .ok_or(OpenError::Invalid),
+        _ => Err(OpenError::Invalid),
     }
 }
 
@@ -189,6 +254,60 @@ mod tests {
             None,
             "without the previous key"
         );
+    }
+
+    #[test]
+    fn a_value_sealed_under_a_secret_the_ring_lacks_is_told_apart_from_a_bad_one() {
+        let old = || SealingKey::derive(b"old-secret-old-secret-old-secret", "p");
+        let new = || SealingKey::derive(b"new-secret-new-secret-new-secret", "p");
+        assert_ne!(old().id(), new().id());
+        assert_eq!(
+            new().id(),
+            SealingKey::derive(b"new-secret-new-secret-new-secret", "other").id(),
+            "one id per secret, whatever the purpose"
+        );
+        let sealed_new = new().seal(b"v", "c");
+        let warm = KeyRing::from(old());
+        assert_eq!(
+            warm.open_checked(&sealed_new, "c"),
+            Err(OpenError::UnknownKey)
+        );
+        assert_eq!(
+            KeyRing::new(new(), Some(old())).open_checked(&sealed_new, "c"),
+            Ok(b"v".to_vec())
+        );
+
+        // Tampering is never mistaken for an unknown key.
+        let mut raw = b64url_decode(&sealed_new).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        let ring = KeyRing::from(new());
+        assert_eq!(
+            ring.open_checked(&b64url(&raw), "c"),
+            Err(OpenError::Invalid)
+        );
+        assert_eq!(ring.open_checked(&sealed_new, "d"), Err(OpenError::Invalid));
+        assert_eq!(ring.open_checked("", "c"), Err(OpenError::Invalid));
+        assert_eq!(ring.open_checked("Ag", "c"), Err(OpenError::Invalid));
+    }
+
+    #[test]
+    fn values_sealed_before_key_ids_still_open_with_either_key() {
+        let old = SealingKey::derive(b"old-secret-old-secret-old-secret", "p");
+        let new = SealingKey::derive(b"new-secret-new-secret-new-secret", "p");
+        let v1 = seal_v1(&old, b"legacy", "c");
+        assert_eq!(
+            KeyRing::new(new, Some(old)).open(&v1, "c").as_deref(),
+            Some(&b"legacy"[..])
+        );
+    }
+
+    /// A format-1 value, as sealed before key ids existed.
+    fn seal_v1(key: &SealingKey, plaintext: &[u8], context: &str) -> String {
+        let mut raw = b64url_decode(&key.seal(plaintext, context)).unwrap();
+        raw[0] = SEAL_V1;
+        raw.drain(1..1 + KEY_ID_LEN);
+        b64url(raw)
     }
 
     #[test]

@@ -18,6 +18,26 @@ pub fn secrets(error: &SecretError) -> ApiError {
     )
 }
 
+/// A value is sealed under a session secret this container has not read yet, and reading it
+/// again was rate-limited or incomplete: nothing is lost, the next attempt opens it.
+pub fn secret_rotating() -> ApiError {
+    tracing::warn!("sealed under a session secret not read yet");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "secret_rotating",
+        "Sign-in keys are being rotated. Please try again in a moment.",
+    )
+}
+
+/// Another request of this session is refreshing its tokens and did not finish in time.
+pub fn session_busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session_busy",
+        "Your session is being refreshed elsewhere. Please try again.",
+    )
+}
+
 /// The session table failed.
 pub fn store(error: &StoreError) -> ApiError {
     tracing::error!(error = %error, "session store failed");

@@ -119,19 +119,88 @@ fn json_field(raw: &str, field: &str) -> Result<String, &'static str> {
 struct Cached<T> {
     value: Arc<T>,
     read_at: Instant,
+    /// Whether every version asked for was read: a transient failure reading `AWSPREVIOUS` must
+    /// not cost a rotation's sessions for the whole TTL, so an incomplete read is retried soon.
+    complete: bool,
+}
+
+impl<T> Cached<T> {
+    fn is_fresh(&self) -> bool {
+        let ttl = if self.complete {
+            SECRET_TTL
+        } else {
+            INCOMPLETE_TTL
+        };
+        self.read_at.elapsed() < ttl
+    }
+}
+
+/// A value past its TTL is still served, while a re-read runs in the background, until it is
+/// this old: a Secrets Manager blip does not turn every request into a 503.
+pub const MAX_STALENESS: Duration = Duration::from_secs(60 * 60);
+/// How long a read that missed the previous version is used before it is tried again.
+const INCOMPLETE_TTL: Duration = Duration::from_secs(30);
+/// After a failed background re-read, the next one waits this long.
+const BACKGROUND_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A value that fails to open with a secret read this recently makes the container read the
+/// secret again at once (waiting out the rest of this interval if needed).
+const UNKNOWN_KEY_REREAD_INTERVAL: Duration = Duration::from_secs(1);
+
+struct RereadAttempt<T> {
+    value: Arc<T>,
+    fresh: bool,
+    /// Rate-limited: the cached read predates the failure and a new one is due after the interval.
+    complete_read_due: bool,
+}
+
+/// The result of [`SecretCache::reread`].
+pub struct Reread<T> {
+    /// The secret as cached now.
+    pub value: Arc<T>,
+    /// Whether it was read (completely) after the moment the caller gave: if not (rate limit, or
+    /// `AWSPREVIOUS` unreadable), a value it cannot open may still open after a later read.
+    pub fresh: bool,
+}
+
+/// The result of [`SecretCache::unseal`].
+pub enum Unsealed<T, R> {
+    /// Opened, with the secret that opened it.
+    Opened(R, Arc<T>),
+    /// Still sealed under a key the secret does not hold after re-reading it. With `fresh`, the
+    /// secret was read completely just now: the key is gone (older than `AWSPREVIOUS`) or never
+    /// was ours. Without, a later read may still open it: answer "try again", lose nothing.
+    UnknownKey {
+        /// Whether the secret was read completely after the value failed to open.
+        fresh: bool,
+    },
 }
 
 /// One secret, cached for the life of the container.
 pub struct SecretCache<T: SecretKind> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T: SecretKind> {
     setting: SecretSetting,
     client: Option<aws_sdk_secretsmanager::Client>,
     cached: tokio::sync::RwLock<Option<Cached<T>>>,
+    /// A background re-read is running, or failed and waits until this instant.
+    background: std::sync::Mutex<Background>,
+}
+
+#[derive(Default)]
+enum Background {
+    #[default]
+    Idle,
+    Running,
+    Failed(Instant),
 }
 
 impl<T: SecretKind> std::fmt::Debug for SecretCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretCache")
-            .field("setting", &self.setting)
+            .field("setting", &self.inner.setting)
             .finish_non_exhaustive()
     }
 }
@@ -140,47 +209,163 @@ impl<T: SecretKind> SecretCache<T> {
     /// A cache for `setting`; `client` is required only for Secrets Manager settings.
     pub fn new(setting: SecretSetting, client: Option<aws_sdk_secretsmanager::Client>) -> Self {
         Self {
-            setting,
-            client,
-            cached: tokio::sync::RwLock::new(None),
+            inner: Arc::new(Inner {
+                setting,
+                client,
+                cached: tokio::sync::RwLock::new(None),
+                background: std::sync::Mutex::new(Background::Idle),
+            }),
         }
     }
 
-    /// The secret: cached while younger than [`SECRET_TTL`], read otherwise.
+    /// The secret: cached while younger than [`SECRET_TTL`]; past it, still served (up to
+    /// [`MAX_STALENESS`]) while one background task reads it again; read now otherwise.
     pub async fn get(&self) -> Result<Arc<T>, SecretError> {
-        if let Some(cached) = self.cached.read().await.as_ref() {
-            if cached.read_at.elapsed() < SECRET_TTL {
+        if let Some(cached) = self.inner.cached.read().await.as_ref() {
+            if cached.is_fresh() {
+                return Ok(cached.value.clone());
+            }
+            if cached.read_at.elapsed() < MAX_STALENESS {
+                self.reread_in_background();
                 return Ok(cached.value.clone());
             }
         }
-        self.load(None).await
+        let mut slot = self.inner.cached.write().await;
+        match slot.as_ref() {
+            Some(cached) if cached.is_fresh() => Ok(cached.value.clone()),
+            _ => self.inner.load(&mut slot).await,
+        }
     }
 
     /// Reads the secret again now (rate-limited), e.g. after Scalekit rejected the client secret.
     pub async fn refresh(&self) -> Result<Arc<T>, SecretError> {
-        self.load(Some(MIN_REFRESH_INTERVAL)).await
+        Ok(self.reread(Instant::now()).await?.value)
     }
 
-    async fn load(&self, forced_min_age: Option<Duration>) -> Result<Arc<T>, SecretError> {
-        let mut slot = self.cached.write().await;
+    /// Reads the secret again unless it was read after `observed_at` (the moment the caller saw
+    /// the cached value fail, so a burst of such callers shares one read) or less than
+    /// [`MIN_REFRESH_INTERVAL`] ago (so a flood of failures is not a flood of reads).
+    pub async fn reread(&self, observed_at: Instant) -> Result<Reread<T>, SecretError> {
+        let reread = self
+            .reread_within(observed_at, MIN_REFRESH_INTERVAL)
+            .await?;
+        Ok(Reread {
+            value: reread.value,
+            fresh: reread.fresh,
+        })
+    }
+
+    async fn reread_within(
+        &self,
+        observed_at: Instant,
+        min_interval: Duration,
+    ) -> Result<RereadAttempt<T>, SecretError> {
+        let mut slot = self.inner.cached.write().await;
         if let Some(cached) = slot.as_ref() {
-            let young_enough = match forced_min_age {
-                Some(min_age) => cached.read_at.elapsed() < min_age,
-                None => cached.read_at.elapsed() < SECRET_TTL,
-            };
-            if young_enough {
-                return Ok(cached.value.clone());
+            let read_since = cached.read_at >= observed_at;
+            if read_since || cached.read_at.elapsed() < min_interval {
+                return Ok(RereadAttempt {
+                    value: cached.value.clone(),
+                    fresh: read_since && cached.complete,
+                    complete_read_due: !read_since,
+                });
             }
         }
+        let value = self.inner.load(&mut slot).await?;
+        let fresh = slot.as_ref().is_some_and(|cached| cached.complete);
+        Ok(RereadAttempt {
+            value,
+            fresh,
+            complete_read_due: false,
+        })
+    }
+
+    /// Runs `attempt` with the secret; when it answers `None` (a value sealed under a key the
+    /// secret does not hold: a rotation under way elsewhere), re-reads the secret
+    /// ([`SecretCache::reread`]: one read per burst, rate-limited) and tries once more.
+    pub async fn unseal<R, Fut>(
+        &self,
+        mut attempt: impl FnMut(Arc<T>) -> Fut,
+    ) -> Result<Unsealed<T, R>, SecretError>
+    where
+        Fut: std::future::Future<Output = Option<R>>,
+    {
+        let value = self.get().await?;
+        let observed_at = Instant::now();
+        if let Some(opened) = attempt(value.clone()).await {
+            return Ok(Unsealed::Opened(opened, value));
+        }
+        tracing::info!("sealed under a key this container lacks: re-reading the secret");
+        let mut reread = self
+            .reread_within(observed_at, UNKNOWN_KEY_REREAD_INTERVAL)
+            .await?;
+        if !reread.fresh && reread.complete_read_due {
+            // The last read came just before the value failed: it may predate the rotation.
+            // Wait out the short interval rather than guess, then read once more.
+            tokio::time::sleep(UNKNOWN_KEY_REREAD_INTERVAL).await;
+            reread = self
+                .reread_within(observed_at, UNKNOWN_KEY_REREAD_INTERVAL)
+                .await?;
+        }
+        Ok(match attempt(reread.value.clone()).await {
+            Some(opened) => Unsealed::Opened(opened, reread.value),
+            None => Unsealed::UnknownKey {
+                fresh: reread.fresh,
+            },
+        })
+    }
+
+    fn reread_in_background(&self) {
+        {
+            let mut background = self
+                .inner
+                .background
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match *background {
+                Background::Running => return,
+                Background::Failed(at) if at.elapsed() < BACKGROUND_RETRY_INTERVAL => return,
+                _ => *background = Background::Running,
+            }
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let result = {
+                let mut slot = inner.cached.write().await;
+                match slot.as_ref() {
+                    Some(cached) if cached.is_fresh() => Ok(()),
+                    _ => inner.load(&mut slot).await.map(drop),
+                }
+            };
+            let next = match result {
+                Ok(()) => Background::Idle,
+                Err(error) => {
+                    tracing::warn!(%error, "secret past its TTL not re-read; the cached value is still used");
+                    Background::Failed(Instant::now())
+                }
+            };
+            *inner
+                .background
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = next;
+        });
+    }
+}
+
+impl<T: SecretKind> Inner<T> {
+    /// Reads the secret (and its previous version) into `slot`.
+    async fn load(&self, slot: &mut Option<Cached<T>>) -> Result<Arc<T>, SecretError> {
         // Both versions at once: one round trip on a cold start, not two.
         let (raw, previous) = tokio::join!(self.read_raw(None), async {
             if T::READS_PREVIOUS {
                 self.read_previous().await
             } else {
-                None
+                Ok(None)
             }
         });
         let raw = raw?;
+        let complete = previous.is_ok();
+        let previous = previous.unwrap_or_default();
         let value = Arc::new(
             T::parse(&raw, previous.as_deref())
                 .map_err(|why| SecretError::Invalid(self.name(), why))?,
@@ -188,6 +373,7 @@ impl<T: SecretKind> SecretCache<T> {
         *slot = Some(Cached {
             value: value.clone(),
             read_at: Instant::now(),
+            complete,
         });
         Ok(value)
     }
@@ -199,19 +385,20 @@ impl<T: SecretKind> SecretCache<T> {
         }
     }
 
-    /// The `AWSPREVIOUS` version, if there is one; its absence or failure only costs sessions
-    /// sealed under it, so it never fails the read.
-    async fn read_previous(&self) -> Option<String> {
+    /// The `AWSPREVIOUS` version: `Ok(None)` when there is none (or the secret is a value), an
+    /// error when it could not be read. It never fails the read itself: it only costs values
+    /// sealed under it.
+    async fn read_previous(&self) -> Result<Option<String>, SecretError> {
         if matches!(self.setting, SecretSetting::Value(_)) {
-            return None;
+            return Ok(None);
         }
         match self.read_raw(Some("AWSPREVIOUS")).await {
-            Ok(previous) => Some(previous),
+            Ok(previous) => Ok(Some(previous)),
             Err(SecretError::Unavailable(reason)) if !reason.contains("ResourceNotFound") => {
                 tracing::warn!(%reason, "previous secret version not read");
-                None
+                Err(SecretError::Unavailable(reason))
             }
-            Err(_) => None,
+            Err(_) => Ok(None),
         }
     }
 

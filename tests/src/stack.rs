@@ -10,6 +10,8 @@ use aws_sdk_dynamodb::types::{
 use scalekit_dev::{DevScalekit, DevScalekitOptions};
 use shared::config::{Config, Needs};
 use shared::crypto::random_token;
+use shared::secrets::SessionKeys;
+use shared::session::{SessionRecord, SessionStore};
 use shared::App;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -107,8 +109,42 @@ impl Stack {
         App::new(self.config(needs), Some(&sdk)).expect("app builds")
     }
 
-    /// Sets numeric attributes of every session item (e.g. to age a session).
-    pub async fn set_session_numbers(&self, values: &[(&str, i64)]) {
+    /// The session table as the functions see it, with the keys of [`SESSION_SECRET`].
+    pub fn session_store(&self) -> (SessionStore, SessionKeys) {
+        (
+            SessionStore::new(self.dynamo.clone(), self.table.clone()),
+            SessionKeys::derive(SESSION_SECRET.as_bytes(), None),
+        )
+    }
+
+    /// Every session record, opened as the functions open them.
+    pub async fn sessions(&self) -> Vec<SessionRecord> {
+        let (store, keys) = self.session_store();
+        let mut records = Vec::new();
+        for item in self.session_items().await {
+            let key = item["id"].as_s().expect("id").clone();
+            records.extend(store.load(&key, &keys.tokens).await.expect("opens"));
+        }
+        records
+    }
+
+    /// Changes every session record through the product's own sealed write (e.g. to age a
+    /// session: the sealed timestamps cannot be edited in the table).
+    pub async fn edit_sessions(&self, edit: impl Fn(&mut SessionRecord)) {
+        let (store, keys) = self.session_store();
+        for mut record in self.sessions().await {
+            edit(&mut record);
+            record.version += 1;
+            let outcome = store
+                .store_rotation(&record, &keys.tokens, 7 * 24 * 3600)
+                .await
+                .expect("write session");
+            assert_eq!(outcome, shared::session::RotationOutcome::Stored);
+        }
+    }
+
+    /// Sets attributes of every session item in clear, as a table writer could.
+    pub async fn set_session_attributes(&self, values: &[(&str, AttributeValue)]) {
         for item in self.session_items().await {
             let mut update = self
                 .dynamo
@@ -120,10 +156,7 @@ impl Stack {
                 expression.push(format!("#n{i} = :v{i}"));
                 update = update
                     .expression_attribute_names(format!("#n{i}"), *name)
-                    .expression_attribute_values(
-                        format!(":v{i}"),
-                        AttributeValue::N(value.to_string()),
-                    );
+                    .expression_attribute_values(format!(":v{i}"), value.clone());
             }
             update
                 .update_expression(format!("SET {}", expression.join(", ")))

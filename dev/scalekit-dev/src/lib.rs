@@ -123,6 +123,9 @@ pub enum Misbehaviour {
     TokenNotJson,
     /// The token endpoint sleeps this long before answering.
     TokenDelay(Duration),
+    /// The token endpoint does its work at once (a refresh token is spent) but sends the answer
+    /// only after this long: a slow network or a slow Scalekit, as a refresh-race winner sees it.
+    TokenSlowResponse(Duration),
     /// `/keys` answers 503.
     KeysDown,
     /// Merged into the ID token claims; a JSON `null` removes the claim.
@@ -226,6 +229,7 @@ impl DevScalekit {
             Misbehaviour::TokenStatus(status, body) => faults.token_status = Some((status, body)),
             Misbehaviour::TokenNotJson => faults.token_not_json = true,
             Misbehaviour::TokenDelay(delay) => faults.token_delay = Some(delay),
+            Misbehaviour::TokenSlowResponse(delay) => faults.token_slow_response = Some(delay),
             Misbehaviour::KeysDown => faults.keys_down = true,
             Misbehaviour::IdTokenClaims(patch) => faults.id_token_claims = Some(patch),
             Misbehaviour::IdTokenHeader(patch) => faults.id_token_header = Some(patch),

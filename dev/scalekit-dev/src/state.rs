@@ -163,6 +163,7 @@ pub(crate) struct Faults {
     pub(crate) token_status: Option<(u16, Value)>,
     pub(crate) token_not_json: bool,
     pub(crate) token_delay: Option<Duration>,
+    pub(crate) token_slow_response: Option<Duration>,
     pub(crate) keys_down: bool,
     pub(crate) id_token_claims: Option<Value>,
     pub(crate) id_token_header: Option<Value>,

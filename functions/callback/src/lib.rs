@@ -9,6 +9,7 @@ use shared::config::Needs;
 use shared::http::{self, query_param, ApiError};
 use shared::scalekit::{unix_now, IdpError, TokenSet};
 use shared::secret::{AuthorizationCode, SessionId};
+use shared::secrets::Unsealed;
 use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
 use shared::session::{
     new_session_id, session_key, transaction_cookie_name, SessionRecord, Transaction,
@@ -68,14 +69,23 @@ async fn callback(
             "The sign-in response is missing its code or state.",
         ));
     };
-    let keys = app
+    let cookies = http::request_cookies(req);
+    let opened = app
         .session_keys
-        .get()
+        .unseal(|keys| {
+            let opened = Transaction::from_cookies(&cookies, state, &keys.transaction, unix_now());
+            let unknown = matches!(opened, Err(TransactionError::UnknownKey));
+            std::future::ready((!unknown).then_some(opened))
+        })
         .await
         .map_err(|e| failures::secrets(&e))?;
-    let cookies = http::request_cookies(req);
-    let transaction = Transaction::from_cookies(&cookies, state, &keys.transaction, unix_now())
-        .map_err(transaction_error)?;
+    let (transaction, keys) = match opened {
+        Unsealed::Opened(transaction, keys) => (transaction.map_err(transaction_error)?, keys),
+        Unsealed::UnknownKey { fresh: false } => return Err(failures::secret_rotating()),
+        Unsealed::UnknownKey { fresh: true } => {
+            return Err(transaction_error(TransactionError::Unreadable))
+        }
+    };
 
     let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
     let redirect_uri = format!("{origin}/api/callback");
@@ -201,7 +211,9 @@ fn transaction_error(error: TransactionError) -> ApiError {
             "transaction_expired",
             "This sign-in took too long. Please sign in again.",
         ),
-        TransactionError::Unreadable | TransactionError::StateMismatch => ApiError::bad_request(
+        TransactionError::Unreadable
+        | TransactionError::UnknownKey
+        | TransactionError::StateMismatch => ApiError::bad_request(
             "invalid_state",
             "This sign-in response does not match the sign-in this browser started.",
         ),

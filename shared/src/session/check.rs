@@ -1,22 +1,28 @@
 //! The one-line session check every app function uses: who is signed in, refreshing the access
 //! token when it has expired, and surviving concurrent refreshes of the same session.
 //!
-//! Scalekit rotates the refresh token on every use and refuses the old one. When two requests of
-//! one session refresh at once (two tabs, two Lambda instances), one wins the conditional write;
-//! the other re-reads the record and adopts the winner's access token instead of failing, so
-//! both end signed in and exactly one refresh token is stored.
+//! Scalekit rotates the refresh token on every use and refuses the old one. When several requests
+//! of one session need a refresh at once (two tabs, two Lambda instances), the first takes a
+//! short *rotation lease* on the record (a conditional write) and alone calls Scalekit; the others
+//! wait for its conditional write of the rotated tokens and adopt its access token, however slow
+//! it is, up to [`MAX_WAIT_FOR_ROTATION`]; past that they answer `503 session_busy` and leave the
+//! session intact. A request that did not spend the refresh token never deletes the record nor
+//! expires the cookies. If the lease holder dies, the lease lapses and the next request takes it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cookie::Cookie;
 use lambda_http::{Body, Request, Response};
 
 use super::cookies::{build_cookie, session_cookie_removals, ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
 use super::record::{session_key, SessionRecord};
-use super::store::{RotationOutcome, StoreError};
+use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::failures;
 use crate::http::{self, ApiError};
 use crate::scalekit::{unix_now, AccessTokenClaims, IdpError, ScalekitClient, TokenError, User};
 use crate::secret::{AccessToken, SessionId};
-use crate::secrets::SessionKeys;
+use crate::secrets::{SecretError, SessionKeys, Unsealed};
 use crate::App;
 
 /// Activity is written back at most this often (seconds), for the idle timeout.
@@ -24,12 +30,18 @@ const TOUCH_INTERVAL: i64 = 15 * 60;
 /// An access token this close to expiry (seconds) is refreshed rather than used: the same minute
 /// the seed takes off the `accessToken` cookie's lifetime.
 const EXPIRY_MARGIN: i64 = 60;
-/// After Scalekit refuses a refresh token, how often and how long to look for a concurrent
-/// request's rotation (its token call succeeded, its write may not have landed yet).
+/// How long the lease holder may take to refresh and store the tokens before another request may
+/// try: its own worst case (token request, key refetch and DynamoDB write, 5 s each).
+const ROTATION_LEASE: Duration = Duration::from_secs(15);
+/// How long a request waits for another's refresh before answering `503 session_busy`: seconds,
+/// well inside the function's 10 s timeout.
+pub const MAX_WAIT_FOR_ROTATION: Duration = Duration::from_secs(6);
+const FIRST_POLL: Duration = Duration::from_millis(100);
+const MAX_POLL: Duration = Duration::from_millis(400);
+/// After Scalekit refuses the refresh token spent under our lease, how often and how long to
+/// look for a rotation stored by another request (a lease that lapsed) before calling it revoked.
 const WINNER_POLLS: u32 = 4;
-const WINNER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(150);
-/// Rounds of refresh / conflict resolution before giving up on a very contended session.
-const MAX_ROTATION_ATTEMPTS: usize = 3;
+const WINNER_POLL_INTERVAL: Duration = Duration::from_millis(150);
 
 /// Whether to rotate tokens even when the access token is still valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +98,10 @@ fn unavailable_store(error: &StoreError) -> SessionError {
     SessionError::Unavailable(failures::store(error))
 }
 
+fn unavailable_secrets(error: &SecretError) -> SessionError {
+    SessionError::Unavailable(failures::secrets(error))
+}
+
 /// Checks the request's session. See the module documentation.
 pub async fn authenticate(
     app: &App,
@@ -97,23 +113,10 @@ pub async fn authenticate(
         .sessions
         .as_ref()
         .expect("functions that check sessions need the table");
-    let keys = app
-        .session_keys
-        .get()
-        .await
-        .map_err(|e| SessionError::Unavailable(failures::secrets(&e)))?;
     let record_key = session_key(&SessionId::new(session_id));
     let now = unix_now();
-    let record = match sessions.load(&record_key, &keys.tokens).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return Err(SessionError::SignedOut),
-        Err(StoreError::Corrupt(what)) => {
-            tracing::warn!(what, "unreadable session record ended");
-            end_session(app, &record_key).await;
-            return Err(SessionError::SignedOut);
-        }
-        Err(error) => return Err(unavailable_store(&error)),
-    };
+    let (record, keys) = load_session(app, sessions, &record_key).await?;
+    let record = record.ok_or(SessionError::SignedOut)?;
     if !record.is_active(now, app.idle_timeout_secs()) {
         tracing::info!(outcome = "session_expired");
         end_session(app, &record.key).await;
@@ -123,7 +126,7 @@ pub async fn authenticate(
         let from_cookie = http::request_cookie(req, ACCESS_TOKEN_COOKIE).map(AccessToken::new);
         if let Some(token) = &from_cookie {
             if let Some(access) = usable_access_token(&app.scalekit, token, &record, now).await? {
-                touch_if_idle(app, &record, now).await;
+                touch_if_idle(app, sessions, &keys, &record, now).await;
                 return signed_in(record, access, None);
             }
         }
@@ -136,7 +139,45 @@ pub async fn authenticate(
             }
         }
     }
-    rotate(app, record, &keys, now).await
+    rotate(app, sessions, record, keys, now).await
+}
+
+/// Reads the session record, re-reading the session secret once if the record is sealed under
+/// a key this container lacks (another container read a rotated secret first). A record that
+/// cannot be opened signs the browser out but is never deleted: it may open for a container
+/// that holds its key, and the table's TTL removes it otherwise.
+async fn load_session(
+    app: &App,
+    sessions: &SessionStore,
+    record_key: &str,
+) -> Result<(Option<SessionRecord>, Arc<SessionKeys>), SessionError> {
+    let unsealed = app
+        .session_keys
+        .unseal(|keys| async move {
+            match sessions.load(record_key, &keys.tokens).await {
+                Err(StoreError::UnknownKey) => None,
+                other => Some(other),
+            }
+        })
+        .await
+        .map_err(|e| unavailable_secrets(&e))?;
+    match unsealed {
+        Unsealed::Opened(Ok(record), keys) => Ok((record, keys)),
+        Unsealed::Opened(Err(StoreError::Corrupt(what)), _) => {
+            tracing::warn!(what, "unreadable session record: signed out, record kept");
+            Err(SessionError::SignedOut)
+        }
+        Unsealed::Opened(Err(error), _) => Err(unavailable_store(&error)),
+        Unsealed::UnknownKey { fresh: true } => {
+            tracing::warn!(
+                "session sealed under a secret this container cannot read: signed out, record kept"
+            );
+            Err(SessionError::SignedOut)
+        }
+        Unsealed::UnknownKey { fresh: false } => {
+            Err(SessionError::Unavailable(failures::secret_rotating()))
+        }
+    }
 }
 
 /// The claims of `token` if it is valid, belongs to this session's user and is not about to expire.
@@ -184,12 +225,24 @@ fn signed_in(
     })
 }
 
-async fn touch_if_idle(app: &App, record: &SessionRecord, now: i64) {
+async fn touch_if_idle(
+    app: &App,
+    sessions: &SessionStore,
+    keys: &SessionKeys,
+    record: &SessionRecord,
+    now: i64,
+) {
     if now - record.last_seen_at < TOUCH_INTERVAL {
         return;
     }
-    let sessions = app.sessions.as_ref().expect("checked by authenticate");
-    if let Err(error) = sessions.touch(record, now, app.idle_timeout_secs()).await {
+    let touched = SessionRecord {
+        last_seen_at: now,
+        ..record.clone()
+    };
+    if let Err(error) = sessions
+        .touch(&touched, &keys.tokens, app.idle_timeout_secs())
+        .await
+    {
         tracing::warn!(%error, "session activity not recorded");
     }
 }
@@ -203,152 +256,232 @@ pub async fn end_session(app: &App, record_key: &str) {
     }
 }
 
-/// Uses the refresh token and stores the rotated tokens, resolving races with other requests.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Refreshes the session's tokens: under the rotation lease if this request gets it, else by
+/// waiting for the request that holds it and adopting its result.
 async fn rotate(
     app: &App,
+    sessions: &SessionStore,
     mut record: SessionRecord,
+    mut keys: Arc<SessionKeys>,
+    now: i64,
+) -> Result<SignedIn, SessionError> {
+    if record.refresh_token.is_none() {
+        tracing::info!(outcome = "session_ended", reason = "no refresh token");
+        end_session(app, &record.key).await;
+        return Err(SessionError::SignedOut);
+    }
+    let deadline = Instant::now() + MAX_WAIT_FOR_ROTATION;
+    let mut pause = FIRST_POLL;
+    loop {
+        let start = now_ms();
+        let lease = sessions
+            .acquire_lease(&record, start, start + ROTATION_LEASE.as_millis() as i64)
+            .await
+            .map_err(|e| unavailable_store(&e))?;
+        if lease == RotationOutcome::Stored {
+            return refresh_under_lease(app, sessions, record, &keys, now).await;
+        }
+        // Another request holds the lease, or has just stored its rotation.
+        let (current, current_keys) = load_session(app, sessions, &record.key).await?;
+        let current = current.ok_or(SessionError::SignedOut)?;
+        keys = current_keys;
+        if current.version > record.version {
+            if let Some(adopted) = adopt(app, &current, now).await? {
+                return Ok(adopted);
+            }
+            // Its access token is no longer usable either: refresh it in turn.
+            record = current;
+        }
+        if Instant::now() + pause > deadline {
+            tracing::warn!(outcome = "session_busy");
+            return Err(SessionError::Unavailable(failures::session_busy()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// Spends the refresh token (this request alone holds the lease) and stores the rotation.
+async fn refresh_under_lease(
+    app: &App,
+    sessions: &SessionStore,
+    record: SessionRecord,
     keys: &SessionKeys,
     now: i64,
 ) -> Result<SignedIn, SessionError> {
-    let sessions = app.sessions.as_ref().expect("checked by authenticate");
+    let rotated = match refreshed_record(app, &record, now).await {
+        Ok(rotated) => rotated,
+        Err(Refused::Revoked) => return revoked(app, sessions, &record, keys, now).await,
+        Err(Refused::Failed(error)) => {
+            // Nothing stored: give the lease back so the next request need not wait it out.
+            if let Err(error) = sessions.release_lease(&record).await {
+                tracing::warn!(%error, "rotation lease not released");
+            }
+            return Err(error);
+        }
+    };
+    let (record, access) = rotated;
+    match sessions
+        .store_rotation(&record, &keys.tokens, app.idle_timeout_secs())
+        .await
+        .map_err(|e| unavailable_store(&e))?
+    {
+        RotationOutcome::Stored => {
+            tracing::info!(outcome = "tokens_refreshed");
+            let cookie = access_cookie(&record.access_token, &access, now);
+            signed_in(record, access, Some(cookie))
+        }
+        RotationOutcome::Conflict => {
+            // Our lease lapsed under a very slow refresh and another request stored first.
+            let seen = SessionRecord {
+                version: record.version - 1,
+                ..record
+            };
+            match wait_for_newer(app, sessions, keys, &seen).await? {
+                Some(newer) => adopt(app, &newer, now)
+                    .await?
+                    .ok_or(SessionError::Unavailable(failures::session_busy())),
+                None => Err(SessionError::SignedOut),
+            }
+        }
+    }
+}
+
+/// Why [`refreshed_record`] has no new record.
+enum Refused {
+    /// Scalekit refused the refresh token (`invalid_grant`).
+    Revoked,
+    /// Scalekit or a dependency failed; the session may be fine.
+    Failed(SessionError),
+}
+
+/// The record with Scalekit's rotated tokens, verified (one retry with a re-read client secret
+/// when Scalekit answers `invalid_client`: the secret was rotated).
+async fn refreshed_record(
+    app: &App,
+    record: &SessionRecord,
+    now: i64,
+) -> Result<(SessionRecord, AccessTokenClaims), Refused> {
+    let failed = Refused::Failed;
     let secrets = app
         .client_secret
         .as_ref()
         .expect("functions that refresh need the client secret");
+    let refresh_token = record
+        .refresh_token
+        .as_ref()
+        .expect("rotate checked the refresh token");
     let mut secret = secrets
         .get()
         .await
-        .map_err(|e| SessionError::Unavailable(failures::secrets(&e)))?;
+        .map_err(|e| failed(unavailable_secrets(&e)))?;
     let mut reread_secret = false;
-    for _ in 0..MAX_ROTATION_ATTEMPTS {
-        let Some(refresh_token) = record.refresh_token.clone() else {
-            tracing::info!(outcome = "session_ended", reason = "no refresh token");
-            end_session(app, &record.key).await;
-            return Err(SessionError::SignedOut);
-        };
-        let tokens = match app.scalekit.refresh(&secret, &refresh_token).await {
-            Ok(tokens) => tokens,
+    let tokens = loop {
+        match app.scalekit.refresh(&secret, refresh_token).await {
+            Ok(tokens) => break tokens,
             Err(IdpError::OAuth { error, .. }) if error == "invalid_client" && !reread_secret => {
                 reread_secret = true;
                 secret = secrets
                     .refresh()
                     .await
-                    .map_err(|e| SessionError::Unavailable(failures::secrets(&e)))?;
-                continue;
+                    .map_err(|e| failed(unavailable_secrets(&e)))?;
             }
             Err(IdpError::OAuth { error, .. }) if error == "invalid_grant" => {
-                // Revoked, expired, or already used by a concurrent request: the record tells which.
-                match wait_for_newer(app, keys, &record).await? {
-                    Some(newer) => {
-                        if let Some(adopted) = adopt(app, &newer, now).await? {
-                            return Ok(adopted);
-                        }
-                        record = newer;
-                        continue;
-                    }
-                    None => {
-                        tracing::info!(
-                            outcome = "session_ended",
-                            reason = "refresh token rejected"
-                        );
-                        end_session(app, &record.key).await;
-                        return Err(SessionError::SignedOut);
-                    }
-                }
+                return Err(Refused::Revoked)
             }
-            Err(error) => return Err(SessionError::Unavailable(failures::idp(&error))),
-        };
-        let access = app
-            .scalekit
-            .verify_access_token(&tokens.access_token)
-            .await
-            .map_err(|e| SessionError::Unavailable(failures::token(&e)))?;
-        if access.subject != record.user_id {
-            return Err(SessionError::Unavailable(failures::token(
-                &TokenError::SubjectChanged,
-            )));
+            Err(error) => return Err(failed(SessionError::Unavailable(failures::idp(&error)))),
         }
-        let id_token = match tokens.id_token {
-            Some(id_token) => {
-                app.scalekit
-                    .verify_refreshed_id_token(&id_token, &record.user_id)
-                    .await
-                    .map_err(|e| SessionError::Unavailable(failures::token(&e)))?;
-                id_token
-            }
-            None => record.id_token.clone(),
-        };
-        let rotated = SessionRecord {
-            organization_id: access
-                .organization_id
-                .clone()
-                .or(record.organization_id.clone()),
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token.or(record.refresh_token.clone()),
-            id_token,
-            last_seen_at: now,
-            version: record.version + 1,
-            ..record.clone()
-        };
-        match sessions
-            .store_rotation(&rotated, &keys.tokens, app.idle_timeout_secs())
-            .await
-            .map_err(|e| unavailable_store(&e))?
-        {
-            RotationOutcome::Stored => {
-                tracing::info!(outcome = "tokens_refreshed");
-                let cookie = access_cookie(&rotated.access_token, &access, now);
-                return signed_in(rotated, access, Some(cookie));
-            }
-            RotationOutcome::Conflict => {
-                // Another request stored its rotation first; ours is discarded.
-                let Some(newer) = reload_newer(app, keys, &record).await? else {
-                    return Err(SessionError::SignedOut);
-                };
-                if let Some(adopted) = adopt(app, &newer, now).await? {
-                    return Ok(adopted);
-                }
-                record = newer;
-            }
-        }
+    };
+    let token_failure = |e: &TokenError| failed(SessionError::Unavailable(failures::token(e)));
+    let access = app
+        .scalekit
+        .verify_access_token(&tokens.access_token)
+        .await
+        .map_err(|e| token_failure(&e))?;
+    if access.subject != record.user_id {
+        return Err(token_failure(&TokenError::SubjectChanged));
     }
-    Err(SessionError::Unavailable(ApiError::new(
-        lambda_http::http::StatusCode::SERVICE_UNAVAILABLE,
-        "session_busy",
-        "Your session is being refreshed elsewhere. Please try again.",
-    )))
+    let id_token = match tokens.id_token {
+        Some(id_token) => {
+            app.scalekit
+                .verify_refreshed_id_token(&id_token, &record.user_id)
+                .await
+                .map_err(|e| token_failure(&e))?;
+            id_token
+        }
+        None => record.id_token.clone(),
+    };
+    let rotated = SessionRecord {
+        organization_id: access
+            .organization_id
+            .clone()
+            .or(record.organization_id.clone()),
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token.or(record.refresh_token.clone()),
+        id_token,
+        last_seen_at: now,
+        version: record.version + 1,
+        ..record.clone()
+    };
+    Ok((rotated, access))
 }
 
-/// Polls briefly for a rotation by a concurrent request.
+/// Scalekit refused the refresh token this request alone was allowed to spend: the session was
+/// revoked or expired there, unless the lease lapsed under a very slow refresh and another
+/// request rotated meanwhile. The record is deleted only if it is still the one we saw.
+async fn revoked(
+    app: &App,
+    sessions: &SessionStore,
+    record: &SessionRecord,
+    keys: &SessionKeys,
+    now: i64,
+) -> Result<SignedIn, SessionError> {
+    if let Some(newer) = wait_for_newer(app, sessions, keys, record).await? {
+        return adopt(app, &newer, now)
+            .await?
+            .ok_or(SessionError::Unavailable(failures::session_busy()));
+    }
+    tracing::info!(outcome = "session_ended", reason = "refresh token rejected");
+    if let Err(error) = sessions
+        .delete_at_version(&record.key, record.version)
+        .await
+    {
+        tracing::warn!(%error, "session record not deleted");
+    }
+    Err(SessionError::SignedOut)
+}
+
+/// Polls briefly for a rotation stored by another request since `seen`.
 async fn wait_for_newer(
     app: &App,
+    sessions: &SessionStore,
     keys: &SessionKeys,
     seen: &SessionRecord,
 ) -> Result<Option<SessionRecord>, SessionError> {
     for poll in 0..WINNER_POLLS {
-        if let Some(newer) = reload_newer(app, keys, seen).await? {
-            return Ok(Some(newer));
+        match sessions.load(&seen.key, &keys.tokens).await {
+            Ok(Some(current)) if current.version > seen.version => return Ok(Some(current)),
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(None),
+            // Sealed under a newer secret: written by another container, so a rotation landed.
+            Err(StoreError::UnknownKey) => {
+                let (current, _) = load_session(app, sessions, &seen.key).await?;
+                return Ok(current.filter(|current| current.version > seen.version));
+            }
+            Err(StoreError::Corrupt(_)) => return Ok(None),
+            Err(error) => return Err(unavailable_store(&error)),
         }
         if poll + 1 < WINNER_POLLS {
             tokio::time::sleep(WINNER_POLL_INTERVAL).await;
         }
     }
     Ok(None)
-}
-
-/// The record as stored now, if another request rotated it since `seen`.
-async fn reload_newer(
-    app: &App,
-    keys: &SessionKeys,
-    seen: &SessionRecord,
-) -> Result<Option<SessionRecord>, SessionError> {
-    let sessions = app.sessions.as_ref().expect("checked by authenticate");
-    match sessions.load(&seen.key, &keys.tokens).await {
-        Ok(Some(current)) if current.version > seen.version => Ok(Some(current)),
-        Ok(_) => Ok(None),
-        Err(StoreError::Corrupt(_)) => Ok(None),
-        Err(error) => Err(unavailable_store(&error)),
-    }
 }
 
 /// Uses the access token another request stored, when it is still good.

@@ -6,7 +6,9 @@ mod record;
 mod store;
 mod transaction;
 
-pub use check::{authenticate, end_session, Refresh, SessionError, SignedIn};
+pub use check::{
+    authenticate, end_session, Refresh, SessionError, SignedIn, MAX_WAIT_FOR_ROTATION,
+};
 pub use record::{new_session_id, session_key, SessionRecord};
 pub use store::{RotationOutcome, SessionStore, StoreError};
 pub use transaction::{transaction_cookie_name, Transaction, TransactionError};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{b64url, random_token, sha256, KeyRing};
+use crate::crypto::{b64url, random_token, sha256, KeyRing, OpenError};
 use crate::secret::{AccessToken, IdToken, RefreshToken, SessionId};
 
 /// A new session id: 256 random bits.
@@ -52,41 +52,61 @@ impl SessionRecord {
     }
 }
 
+/// Everything that decides who a session is and how long it lives, sealed together so that a
+/// table writer can neither read the tokens nor edit the user, organization, timestamps or
+/// version: the item keeps in clear only what DynamoDB itself needs.
 #[derive(Serialize, Deserialize)]
-struct StoredTokens {
+struct Sealed {
+    user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization_id: Option<String>,
     access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     id_token: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    version: u64,
 }
 
-/// A record's tokens, decrypted.
-pub(crate) struct Tokens {
-    pub access_token: AccessToken,
-    pub refresh_token: Option<RefreshToken>,
-    pub id_token: IdToken,
-}
-
-/// Encrypts the record's tokens, bound to its key so they cannot be moved to another record.
-pub(crate) fn seal_tokens(record: &SessionRecord, key: &KeyRing) -> String {
-    let tokens = StoredTokens {
+/// Seals the record, bound to its key so that it cannot be moved to another record.
+pub(crate) fn seal_record(record: &SessionRecord, key: &KeyRing) -> String {
+    let sealed = Sealed {
+        user_id: record.user_id.clone(),
+        organization_id: record.organization_id.clone(),
         access_token: record.access_token.secret().to_owned(),
         refresh_token: record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
         id_token: record.id_token.secret().to_owned(),
+        created_at: record.created_at,
+        last_seen_at: record.last_seen_at,
+        expires_at: record.expires_at,
+        version: record.version,
     };
     key.seal(
-        &serde_json::to_vec(&tokens).expect("plain struct serialises"),
+        &serde_json::to_vec(&sealed).expect("plain struct serialises"),
         &record.key,
     )
 }
 
-/// Decrypts tokens sealed by [`seal_tokens`] for the record with this key.
-pub(crate) fn open_tokens(sealed: &str, record_key: &str, key: &KeyRing) -> Option<Tokens> {
-    let plaintext = key.open(sealed, record_key)?;
-    let tokens: StoredTokens = serde_json::from_slice(&plaintext).ok()?;
-    Some(Tokens {
-        access_token: AccessToken::new(tokens.access_token),
-        refresh_token: tokens.refresh_token.map(RefreshToken::new),
-        id_token: IdToken::new(tokens.id_token),
+/// Opens a record sealed by [`seal_record`] for `record_key`.
+pub(crate) fn open_record(
+    sealed: &str,
+    record_key: &str,
+    key: &KeyRing,
+) -> Result<SessionRecord, OpenError> {
+    let plaintext = key.open_checked(sealed, record_key)?;
+    let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| OpenError::Invalid)?;
+    Ok(SessionRecord {
+        key: record_key.to_owned(),
+        user_id: sealed.user_id,
+        organization_id: sealed.organization_id,
+        access_token: AccessToken::new(sealed.access_token),
+        refresh_token: sealed.refresh_token.map(RefreshToken::new),
+        id_token: IdToken::new(sealed.id_token),
+        created_at: sealed.created_at,
+        last_seen_at: sealed.last_seen_at,
+        expires_at: sealed.expires_at,
+        version: sealed.version,
     })
 }

@@ -1,9 +1,11 @@
 //! Sessions in DynamoDB.
 //!
-//! Item: `id` (S, key: hash of the session id), `user_id` (S), `organization_id` (S, optional),
-//! `tokens` (S, AES-GCM sealed refresh and ID tokens), `created_at`, `last_seen_at`, `expires_at`,
-//! `version` (N), and `expiration` (N, the table's TTL attribute). DynamoDB's TTL deletes late
-//! (up to days), so expiry is always checked in code as well.
+//! Item: `id` (S, key: hash of the session id), `data` (S: the whole record, AES-GCM sealed and
+//! bound to `id`, see [`super::record`]), `version` (N, a copy of the sealed version for
+//! conditional writes, checked against it on every read), `expiration` (N, the table's TTL
+//! attribute) and, while a refresh is in flight, `lease_until` (N, milliseconds). Nothing in clear
+//! decides who a session is or how long it lives. DynamoDB's TTL deletes late (up to days), so
+//! expiry is always checked in code as well.
 
 use std::collections::HashMap;
 
@@ -11,8 +13,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::record::{open_tokens, seal_tokens, SessionRecord};
-use crate::crypto::KeyRing;
+use super::record::{open_record, seal_record, SessionRecord};
+use crate::crypto::{KeyRing, OpenError};
 
 /// A failed session-table operation.
 #[derive(Debug, thiserror::Error)]
@@ -21,17 +23,21 @@ pub enum StoreError {
     /// DynamoDB failed, timed out or throttled past the SDK's retries.
     #[error("session store unavailable: {0}")]
     Unavailable(String),
-    /// The item exists but cannot be read (missing attributes, or tokens sealed under another key).
+    /// The item exists but cannot be read: missing attributes, edited, or not one of ours.
     #[error("session record unreadable: {0}")]
     Corrupt(&'static str),
+    /// The item is sealed under a session secret this container does not hold (a rotation is
+    /// under way): re-read the secret and try again; the record is not known to be bad.
+    #[error("session record sealed under a key this container does not hold")]
+    UnknownKey,
 }
 
-/// The outcome of a conditional token rotation.
+/// The outcome of a conditional write.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RotationOutcome {
     /// Our write won.
     Stored,
-    /// Another writer changed the record first (or deleted it).
+    /// Another writer changed the record first (or deleted it, or holds its rotation lease).
     Conflict,
 }
 
@@ -57,8 +63,24 @@ fn failed_condition<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
         == Some("ConditionalCheckFailedException")
 }
 
+/// A conditional write's result: `Conflict` when only the condition failed.
+fn outcome<T, E>(result: Result<T, SdkError<E>>) -> Result<RotationOutcome, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(RotationOutcome::Stored),
+        Err(error) if failed_condition(&error) => Ok(RotationOutcome::Conflict),
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
 fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+fn key_of(record_key: &str) -> AttributeValue {
+    AttributeValue::S(record_key.to_owned())
 }
 
 impl SessionStore {
@@ -85,13 +107,10 @@ impl SessionStore {
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The key is the hash of 256 fresh random bits: it exists only because an earlier
-            // attempt of this same write landed and timed out before its answer (the SDK retried).
-            Err(error) if failed_condition(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        // A failed condition: the key is the hash of 256 fresh random bits, so it exists only
+        // because an earlier attempt of this same write landed and timed out before its answer
+        // (the SDK retried).
+        outcome(result).map(drop)
     }
 
     /// Reads a session (strongly consistent, so a rotation just made elsewhere is seen).
@@ -104,7 +123,7 @@ impl SessionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(record_key.to_owned()))
+            .key("id", key_of(record_key))
             .consistent_read(true)
             .send()
             .await
@@ -112,7 +131,8 @@ impl SessionStore {
         output.item.map(|item| from_item(&item, key)).transpose()
     }
 
-    /// Stores rotated tokens if the record is still at `record.version - 1`.
+    /// Stores rotated tokens if the record is still at `record.version - 1`; the write also ends
+    /// the rotation lease.
     pub async fn store_rotation(
         &self,
         record: &SessionRecord,
@@ -128,39 +148,70 @@ impl SessionStore {
             .expression_attribute_values(":expected", n(record.version as i64 - 1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(RotationOutcome::Stored),
-            Err(error) if failed_condition(&error) => Ok(RotationOutcome::Conflict),
-            Err(error) => Err(unavailable(error)),
-        }
+        outcome(result)
     }
 
-    /// Records activity for the idle timeout (and moves the TTL), if the record is still at
-    /// `version`. Best effort: a lost race means another writer just updated it anyway.
-    pub async fn touch(
+    /// Marks the record at `version` as being refreshed by us until `until_ms` (milliseconds
+    /// since the epoch), unless another request holds an unexpired lease or the version moved.
+    /// Only the lease holder calls Scalekit, so a refresh token is never spent twice by us.
+    pub async fn acquire_lease(
         &self,
         record: &SessionRecord,
-        now: i64,
-        idle_timeout_secs: i64,
-    ) -> Result<(), StoreError> {
-        let expiration = record.expires_at.min(now + idle_timeout_secs);
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<RotationOutcome, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(record.key.clone()))
-            .update_expression("SET last_seen_at = :now, expiration = :expiration")
+            .key("id", key_of(&record.key))
+            .update_expression("SET lease_until = :until")
+            .condition_expression(
+                "version = :version AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":version", n(record.version as i64))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":until", n(until_ms))
+            .send()
+            .await;
+        outcome(result)
+    }
+
+    /// Gives a lease back after a refresh that stored nothing (Scalekit failed), so the next
+    /// request need not wait for it to lapse. Best effort: a lease also lapses by itself.
+    pub async fn release_lease(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", key_of(&record.key))
+            .update_expression("REMOVE lease_until")
             .condition_expression("version = :version")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":expiration", n(expiration))
             .expression_attribute_values(":version", n(record.version as i64))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if failed_condition(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        outcome(result).map(drop)
+    }
+
+    /// Records activity for the idle timeout (and moves the TTL): rewrites the record with
+    /// `record.last_seen_at`, if it is still at its version and no refresh is in flight. Best
+    /// effort: a lost race means another writer just updated it anyway.
+    pub async fn touch(
+        &self,
+        record: &SessionRecord,
+        key: &KeyRing,
+        idle_timeout_secs: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record, key, idle_timeout_secs)))
+            .condition_expression("version = :version AND attribute_not_exists(lease_until)")
+            .expression_attribute_values(":version", n(record.version as i64))
+            .send()
+            .await;
+        outcome(result).map(drop)
     }
 
     /// Deletes a session only if it is still at `version` (nobody rotated it meanwhile).
@@ -173,15 +224,12 @@ impl SessionStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(record_key.to_owned()))
+            .key("id", key_of(record_key))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", n(version as i64))
             .send()
             .await;
-        match result {
-            Err(error) if !failed_condition(&error) => Err(unavailable(error)),
-            _ => Ok(()),
-        }
+        outcome(result).map(drop)
     }
 
     /// Deletes a session; deleting one that does not exist succeeds.
@@ -189,7 +237,7 @@ impl SessionStore {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(record_key.to_owned()))
+            .key("id", key_of(record_key))
             .send()
             .await
             .map_err(unavailable)?;
@@ -202,70 +250,55 @@ fn to_item(
     key: &KeyRing,
     idle_timeout_secs: i64,
 ) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::from([
-        ("id".to_owned(), AttributeValue::S(record.key.clone())),
+    HashMap::from([
+        ("id".to_owned(), key_of(&record.key)),
         (
-            "user_id".to_owned(),
-            AttributeValue::S(record.user_id.clone()),
+            "data".to_owned(),
+            AttributeValue::S(seal_record(record, key)),
         ),
-        (
-            "tokens".to_owned(),
-            AttributeValue::S(seal_tokens(record, key)),
-        ),
-        ("created_at".to_owned(), n(record.created_at)),
-        ("last_seen_at".to_owned(), n(record.last_seen_at)),
-        ("expires_at".to_owned(), n(record.expires_at)),
         ("version".to_owned(), n(record.version as i64)),
         ("expiration".to_owned(), n(record.ttl(idle_timeout_secs))),
-    ]);
-    if let Some(org) = &record.organization_id {
-        item.insert("organization_id".to_owned(), AttributeValue::S(org.clone()));
-    }
-    item
+    ])
 }
 
 fn from_item(
     item: &HashMap<String, AttributeValue>,
     key: &KeyRing,
 ) -> Result<SessionRecord, StoreError> {
-    let s = |name: &'static str| {
+    let text = |name: &'static str| {
         item.get(name)
             .and_then(|v| v.as_s().ok())
-            .cloned()
             .ok_or(StoreError::Corrupt(name))
     };
-    let num = |name: &'static str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or(StoreError::Corrupt(name))
+    let record_key = text("id")?;
+    let record = match open_record(text("data")?, record_key, key) {
+        Ok(record) => record,
+        Err(OpenError::UnknownKey) => return Err(StoreError::UnknownKey),
+        Err(OpenError::Invalid) => return Err(StoreError::Corrupt("data")),
     };
-    let record_key = s("id")?;
-    let tokens =
-        open_tokens(&s("tokens")?, &record_key, key).ok_or(StoreError::Corrupt("tokens"))?;
-    Ok(SessionRecord {
-        user_id: s("user_id")?,
-        organization_id: s("organization_id").ok(),
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        id_token: tokens.id_token,
-        created_at: num("created_at")?,
-        last_seen_at: num("last_seen_at")?,
-        expires_at: num("expires_at")?,
-        version: num("version")?.max(0) as u64,
-        key: record_key,
-    })
+    // Conditional writes compare the clear copy: it must say what the seal says.
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if version != Some(record.version) {
+        return Err(StoreError::Corrupt("version"));
+    }
+    Ok(record)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SealingKey;
     use crate::secret::{AccessToken, IdToken, RefreshToken};
 
-    #[test]
-    fn items_hold_no_plaintext_token_and_round_trip() {
-        let key: KeyRing = crate::crypto::SealingKey::derive(&[1u8; 32], "session-tokens").into();
-        let record = SessionRecord {
+    fn key() -> KeyRing {
+        SealingKey::derive(&[1u8; 32], "session-tokens").into()
+    }
+
+    fn record() -> SessionRecord {
+        SessionRecord {
             key: "k1".into(),
             user_id: "usr_1".into(),
             organization_id: Some("org_1".into()),
@@ -276,25 +309,81 @@ mod tests {
             last_seen_at: 20,
             expires_at: 1000,
             version: 3,
-        };
-        let item = to_item(&record, &key, 100);
+        }
+    }
+
+    #[test]
+    fn items_hold_nothing_in_clear_but_what_dynamodb_needs_and_round_trip() {
+        let record = record();
+        let item = to_item(&record, &key(), 100);
+        let mut names: Vec<_> = item.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["data", "expiration", "id", "version"]);
         let dump = format!("{item:?}");
-        assert!(
-            !dump.contains("rt-plaintext") && !dump.contains("idt-plaintext"),
-            "{dump}"
-        );
+        for plaintext in [
+            "at-plaintext",
+            "rt-plaintext",
+            "idt-plaintext",
+            "usr_1",
+            "org_1",
+        ] {
+            assert!(!dump.contains(plaintext), "{plaintext} in {dump}");
+        }
         assert_eq!(item["expiration"], AttributeValue::N("120".into()));
-        let back = from_item(&item, &key).unwrap();
+        let back = from_item(&item, &key()).unwrap();
         assert_eq!(back.refresh_token, record.refresh_token);
         assert_eq!(back.id_token, record.id_token);
-        assert_eq!(back.version, 3);
+        assert_eq!(back.user_id, "usr_1");
+        assert_eq!(back.organization_id.as_deref(), Some("org_1"));
+        assert_eq!(
+            (
+                back.created_at,
+                back.last_seen_at,
+                back.expires_at,
+                back.version
+            ),
+            (10, 20, 1000, 3)
+        );
+    }
 
-        // Tokens sealed for one record do not open under another record's key.
+    #[test]
+    fn an_edited_item_is_refused() {
+        let item = to_item(&record(), &key(), 100);
+
+        // A record sealed for one key does not open under another record's key.
         let mut moved = item.clone();
         moved.insert("id".into(), AttributeValue::S("k2".into()));
         assert!(matches!(
-            from_item(&moved, &key),
-            Err(StoreError::Corrupt("tokens"))
+            from_item(&moved, &key()),
+            Err(StoreError::Corrupt("data"))
+        ));
+
+        // The clear version (used by conditional writes) must match the sealed one.
+        let mut bumped = item.clone();
+        bumped.insert("version".into(), AttributeValue::N("4".into()));
+        assert!(matches!(
+            from_item(&bumped, &key()),
+            Err(StoreError::Corrupt("version"))
+        ));
+
+        let mut flipped = item.clone();
+        let mut data = item["data"].as_s().unwrap().clone().into_bytes();
+        let middle = data.len() / 2;
+        data[middle] = if data[middle] == b'A' { b'B' } else { b'A' };
+        flipped.insert(
+            "data".into(),
+            AttributeValue::S(String::from_utf8(data).unwrap()),
+        );
+        assert!(matches!(
+            from_item(&flipped, &key()),
+            Err(StoreError::Corrupt("data"))
+        ));
+
+        // Sealed under a secret this container lacks: not corrupt, unknown.
+        let other: KeyRing = SealingKey::derive(&[2u8; 32], "session-tokens").into();
+        assert!(matches!(
+            from_item(&item, &other),
+            Err(StoreError::UnknownKey)
         ));
     }
 }

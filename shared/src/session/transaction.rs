@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::cookies::{build_cookie, TRANSACTION_COOKIE_PREFIX, TRANSACTION_MAX_AGE};
 #[cfg(test)]
 use crate::crypto::SealingKey;
-use crate::crypto::{b64url, constant_time_eq, sha256, KeyRing};
+use crate::crypto::{b64url, constant_time_eq, sha256, KeyRing, OpenError};
 use crate::scalekit::LoginTransaction;
 use crate::secret::{CsrfState, Nonce, PkceVerifier};
 
@@ -20,6 +20,10 @@ pub enum TransactionError {
     /// The cookie did not decrypt: tampered with or sealed under another key.
     #[error("login transaction cookie is not valid")]
     Unreadable,
+    /// The cookie is sealed under a session secret this container does not hold (another
+    /// container read a rotated secret first): re-read the secret and try again.
+    #[error("login transaction sealed under a key this container does not hold")]
+    UnknownKey,
     /// The sealed state differs from the callback's.
     #[error("state mismatch")]
     StateMismatch,
@@ -84,7 +88,10 @@ impl Transaction {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
             .ok_or(TransactionError::Missing)?;
-        let plaintext = key.open(value, &name).ok_or(TransactionError::Unreadable)?;
+        let plaintext = key.open_checked(value, &name).map_err(|e| match e {
+            OpenError::UnknownKey => TransactionError::UnknownKey,
+            OpenError::Invalid => TransactionError::Unreadable,
+        })?;
         let sealed: Sealed =
             serde_json::from_slice(&plaintext).map_err(|_| TransactionError::Unreadable)?;
         if !constant_time_eq(sealed.s.as_bytes(), state.as_bytes()) {

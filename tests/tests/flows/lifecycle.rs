@@ -351,7 +351,7 @@ async fn sessions_past_their_absolute_lifetime_or_idle_timeout_are_ended_in_code
     let now = unix_now();
 
     let mut browser = signed_in_browser(&stack, &apps, "usr_bob", None).await;
-    stack.set_session_numbers(&[("expires_at", now - 1)]).await;
+    stack.edit_sessions(|r| r.expires_at = now - 1).await;
     let response = call!(session::handle, &apps.session, browser, "session-signed-in");
     assert_eq!(response.status(), 401, "absolute lifetime");
     assert!(stack.session_items().await.is_empty());
@@ -359,7 +359,7 @@ async fn sessions_past_their_absolute_lifetime_or_idle_timeout_are_ended_in_code
     let mut browser = signed_in_browser(&stack, &apps, "usr_bob", None).await;
     let idle = apps.session.idle_timeout_secs();
     stack
-        .set_session_numbers(&[("last_seen_at", now - idle - 1), ("expiration", now - 1)])
+        .edit_sessions(|r| r.last_seen_at = now - idle - 1)
         .await;
     let response = call!(session::handle, &apps.session, browser, "session-signed-in");
     assert_eq!(response.status(), 401, "idle timeout");

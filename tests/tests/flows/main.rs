@@ -8,4 +8,5 @@ mod hostile;
 mod lifecycle;
 mod load;
 mod login;
+mod reliability;
 mod support;

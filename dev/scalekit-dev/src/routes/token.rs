@@ -21,6 +21,15 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let slow = shared.state().faults.token_slow_response;
+    let response = answer(&shared, &headers, &body).await;
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+async fn answer(shared: &Arc<Shared>, headers: &HeaderMap, body: &Bytes) -> Response {
     shared.count(Endpoint::Token);
     let faults = shared.state().faults.clone();
     if let Some(delay) = faults.token_delay {
@@ -50,11 +59,11 @@ pub(crate) async fn token(
     if !is_form {
         return invalid_request("the body must be application/x-www-form-urlencoded");
     }
-    let form = Params::parse(&body);
+    let form = Params::parse(body);
     if form.repeated().is_some() {
         return invalid_request("a parameter was repeated");
     }
-    if !client_authenticated(&shared, &form) {
+    if !client_authenticated(shared, &form) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -62,8 +71,8 @@ pub(crate) async fn token(
         );
     }
     match form.get("grant_type") {
-        Some("authorization_code") => authorization_code(&shared, &form),
-        Some("refresh_token") => refresh_token(&shared, &form),
+        Some("authorization_code") => authorization_code(shared, &form),
+        Some("refresh_token") => refresh_token(shared, &form),
         Some(_) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
