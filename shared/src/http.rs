@@ -170,7 +170,7 @@ pub fn request_cookies(req: &Request) -> Vec<(&str, &str)> {
         req.headers()
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok()),
+            .map(HeaderValue::as_bytes),
     )
 }
 

@@ -47,10 +47,14 @@ pub fn session_cookie_removals() -> [Cookie<'static>; 2] {
 
 /// Parses `Cookie` header values into name/value pairs (lambda_http joins the HTTP API's
 /// `cookies` array into one header with `; `). Malformed pairs are skipped.
-pub fn parse_cookie_header<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+///
+/// Pair by pair, from the header's bytes: a pair that is not text (a sibling app on the same site
+/// may set any bytes) is skipped, and hides none of the others.
+pub fn parse_cookie_header<'a>(headers: impl Iterator<Item = &'a [u8]>) -> Vec<(&'a str, &'a str)> {
     headers
-        .flat_map(|header| header.split(';'))
+        .flat_map(|header| header.split(|&byte| byte == b';'))
         .filter_map(|pair| {
+            let pair = std::str::from_utf8(pair).ok()?;
             let (name, value) = pair.trim().split_once('=')?;
             let name = name.trim();
             (!name.is_empty()).then(|| (name, value.trim().trim_matches('"')))
@@ -92,7 +96,24 @@ mod tests {
 
     #[test]
     fn cookie_headers_are_split_leniently() {
-        let pairs = parse_cookie_header(["a=1; b=2;;c", "d = \"4\""].into_iter());
-        assert_eq!(pairs, [("a", "1"), ("b", "2"), ("d", "4")]);
+        let pairs = parse_cookie_header(
+            [
+                &b"a=1; b=2;;c"[..],
+                b"d = \"4\"",
+                b"e=caf\xc3\xa9; bad=\xff\xfe; f=6",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            pairs,
+            [
+                ("a", "1"),
+                ("b", "2"),
+                ("d", "4"),
+                ("e", "caf\u{e9}"),
+                ("f", "6")
+            ],
+            "a pair that is not text hides none of the others"
+        );
     }
 }

@@ -300,3 +300,39 @@ async fn a_tab_that_waits_too_long_for_a_refresh_answers_busy_and_keeps_the_sess
     let response = call!(session::handle, &on.session, browser, "session-signed-in");
     assert_signed_in(&response, "after the lease");
 }
+
+#[tokio::test]
+async fn a_foreign_cookie_with_non_ascii_bytes_hides_no_other_cookie() {
+    let stack = Stack::start().await;
+    let on = container(&stack);
+    let foreign = "sibling_app=caf\u{e9}; theme=\u{1f319}".to_owned();
+
+    // A login and its callback with the foreign cookie present
+    let mut browser = Browser::new();
+    let mut event = flow_tests::events::load("login-plain");
+    let mut cookies = browser.cookies();
+    cookies.push(foreign.clone());
+    flow_tests::events::set_cookies(&mut event, &cookies);
+    let response = login::handle(&on.login, flow_tests::events::to_request(&event)).await;
+    assert_eq!(response.status(), 302);
+    browser.absorb(&response);
+    let authorize = flow_tests::browser::location(&response);
+    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    let url = url::Url::parse(&back).unwrap();
+    let mut event = flow_tests::events::load("callback-success");
+    flow_tests::events::set_query(&mut event, url.query().unwrap_or(""));
+    let mut cookies = browser.cookies();
+    cookies.insert(0, foreign.clone());
+    flow_tests::events::set_cookies(&mut event, &cookies);
+    let response = callback::handle(&on.callback, flow_tests::events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    browser.absorb(&response);
+
+    // and the session check
+    let mut event = flow_tests::events::load("session-signed-in");
+    let mut cookies = browser.cookies();
+    cookies.push(foreign);
+    flow_tests::events::set_cookies(&mut event, &cookies);
+    let response = session::handle(&on.session, flow_tests::events::to_request(&event)).await;
+    assert_signed_in(&response, "with a foreign cookie");
+}
