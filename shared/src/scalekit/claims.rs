@@ -13,9 +13,12 @@ pub const LEEWAY_SECS: i64 = 30;
 /// How the `aud` claim is checked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum AudienceRule<'a> {
-    /// `aud` (string or array) must contain the client id; `azp`, when present, must equal it.
-    Contains(&'a str),
-    /// As `Contains`, but a token without `aud` passes when its `client_id` claim is ours
+    /// ID tokens (OIDC Core 3.1.3.7): `aud` (string or array) holds the client id and no other
+    /// audience (we trust none), several audiences need `azp`, and `azp`, when present, must
+    /// equal the client id.
+    Only(&'a str),
+    /// Access tokens: `aud` must contain the client id (an API may be another audience) and
+    /// `azp`, when present, must equal it; a token without `aud` passes when its `client_id` claim is ours
     /// (Scalekit access tokens carry `client_id`).
     ContainsOrClientIdClaim(&'a str),
     /// Not checked: Scalekit's IdP-initiated login token has no audience.
@@ -46,7 +49,17 @@ pub(crate) fn check(
     }
     match expectations.audience {
         AudienceRule::Unchecked => {}
-        AudienceRule::Contains(client_id) => check_audience(claims, client_id)?,
+        AudienceRule::Only(client_id) => {
+            check_audience(claims, client_id)?;
+            if let Some(Value::Array(audiences)) = claims.get("aud") {
+                if audiences.iter().any(|a| a.as_str() != Some(client_id)) {
+                    return Err(TokenError::InvalidAudience);
+                }
+                if audiences.len() > 1 && !claims.contains_key("azp") {
+                    return Err(TokenError::MissingClaim("azp"));
+                }
+            }
+        }
         AudienceRule::ContainsOrClientIdClaim(client_id) => {
             if claims.contains_key("aud") {
                 check_audience(claims, client_id)?;
@@ -307,7 +320,7 @@ mod tests {
     fn id_rules(nonce: &Nonce) -> Expectations<'_> {
         Expectations {
             issuer: "https://env",
-            audience: AudienceRule::Contains("skc_1"),
+            audience: AudienceRule::Only("skc_1"),
             nonce: Some(nonce),
             require_iat: true,
             require_sub: true,
@@ -341,6 +354,21 @@ mod tests {
             ("iss", json!("https://env/"), TokenError::InvalidIssuer),
             ("iss", Value::Null, TokenError::InvalidIssuer),
             ("aud", json!(["skc_other"]), TokenError::InvalidAudience),
+            (
+                "aud",
+                json!(["other", "skc_1"]),
+                TokenError::InvalidAudience,
+            ),
+            (
+                "aud",
+                json!(["skc_1", "skc_other"]),
+                TokenError::InvalidAudience,
+            ),
+            (
+                "aud",
+                json!(["skc_1", "skc_1"]),
+                TokenError::MissingClaim("azp"),
+            ),
             ("aud", json!("skc_other"), TokenError::InvalidAudience),
             ("aud", Value::Null, TokenError::InvalidAudience),
             (
@@ -376,7 +404,7 @@ mod tests {
         let rules = id_rules(&nonce);
         let ok = [
             ("aud", json!("skc_1")),
-            ("aud", json!(["other", "skc_1"])),
+            ("aud", json!(["skc_1"])),
             ("azp", json!("skc_1")),
             ("exp", json!(NOW - LEEWAY_SECS + 1)),
             ("iat", json!(NOW + LEEWAY_SECS)),

@@ -424,6 +424,25 @@ async fn an_id_token_for_another_audience_is_rejected_as_a_string_or_an_array() 
 }
 
 #[tokio::test]
+async fn an_id_token_that_also_names_an_audience_we_do_not_trust_is_rejected() {
+    // OIDC Core 3.1.3.7: "reject ... if it contains additional audiences not trusted by the Client".
+    assert_id_claims_rejected(
+        |idp| json!({"aud": [idp.client_id(), "skc_other"], "azp": idp.client_id()}),
+        TokenError::InvalidAudience,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_id_token_with_several_audiences_and_no_azp_is_rejected() {
+    assert_id_claims_rejected(
+        |idp| json!({"aud": [idp.client_id(), idp.client_id()], "azp": null}),
+        TokenError::MissingClaim("azp"),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_id_token_whose_audience_is_our_client_id_as_a_string_is_accepted() {
     let idp = start().await;
     let client = client_for(&idp);

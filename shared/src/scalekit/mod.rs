@@ -213,7 +213,7 @@ impl ScalekitClient {
     ) -> Result<IdTokenClaims, TokenError> {
         let rules = Expectations {
             issuer: &self.issuer,
-            audience: AudienceRule::Contains(&self.client_id),
+            audience: AudienceRule::Only(&self.client_id),
             nonce,
             require_iat: true,
             require_sub: true,
