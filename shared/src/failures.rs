@@ -38,6 +38,17 @@ pub fn session_busy() -> ApiError {
     )
 }
 
+/// Logout could not delete the session record: the browser keeps its cookies (the record may
+/// live on, and only these cookies can end it) and is asked to try again.
+pub fn logout_failed(cause: &ApiError) -> ApiError {
+    tracing::warn!(code = cause.code, "logout did not complete; cookies kept");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "logout_unavailable",
+        "We could not sign you out just now, and you are still signed in. Please try again in a moment.",
+    )
+}
+
 /// The session table failed.
 pub fn store(error: &StoreError) -> ApiError {
     tracing::error!(error = %error, "session store failed");

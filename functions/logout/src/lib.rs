@@ -2,7 +2,7 @@
 //! at Scalekit (302 to `ENV/oidc/logout` with `id_token_hint` and an absolute
 //! `post_logout_redirect_uri`). Works when the session is already gone.
 
-use lambda_http::http::{HeaderValue, Method};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
@@ -30,19 +30,28 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         if let Err(error) = http::refuse_cross_site(&req, &origin) {
             return error.to_response(&req);
         }
+    } else if http::is_cross_site(&req, &origin) {
+        // A link on another site: ending the session (and Clear-Site-Data, which wipes the
+        // cookies of every app on the registrable domain) takes the user's own click here.
+        tracing::info!(outcome = "logout_confirmation", reason = "cross-site GET");
+        return http::html_with_form_targets(
+            StatusCode::OK,
+            confirmation_page(),
+            &[app.scalekit.environment_url()],
+        );
     }
-    let mut response = match end_local_session(app, &req).await {
-        Ok(id_token) => {
-            let after = post_logout_url(&origin, &app.config.post_logout_redirect);
-            tracing::info!(outcome = "logged_out", had_session = id_token.is_some());
-            http::redirect(
-                &app.scalekit
-                    .logout_url(id_token.as_ref(), Some(&after), None),
-            )
-        }
-        Err(error) => error.to_response(&req),
+    let id_token = match end_local_session(app, &req).await {
+        Ok(id_token) => id_token,
+        // The record may live on: the browser keeps its cookies so that it can try again.
+        Err(error) => return logout_failed(&req, app, &failures::logout_failed(&error)),
     };
-    // The browser forgets the session either way.
+    let after = post_logout_url(&origin, &app.config.post_logout_redirect);
+    tracing::info!(outcome = "logged_out", had_session = id_token.is_some());
+    let mut response = http::redirect(&app.scalekit.logout_url(
+        id_token.as_ref(),
+        Some(&after),
+        None,
+    ));
     for cookie in session_cookie_removals() {
         http::set_cookie(&mut response, &cookie);
     }
@@ -77,6 +86,45 @@ async fn end_local_session(app: &App, req: &Request) -> Result<Option<IdToken>, 
         .await
         .map_err(|e| failures::store(&e))?;
     Ok(id_token)
+}
+
+/// Asks the user to confirm a sign-out that a link on another site started.
+fn confirmation_page() -> String {
+    sign_out_page(
+        "Sign out?",
+        "A link on another site asked to sign you out. You are still signed in.",
+        "Sign out",
+    )
+}
+
+/// The failed logout: a browser gets a page whose button posts the logout again.
+fn logout_failed(req: &Request, app: &App, error: &ApiError) -> Response<Body> {
+    if !http::wants_html(req) {
+        return error.to_response(req);
+    }
+    http::html_with_form_targets(
+        error.status,
+        sign_out_page("You are still signed in", error.message, "Try again"),
+        &[app.scalekit.environment_url()],
+    )
+}
+
+/// A small page with one same-site POST to `/api/logout`; `text` is static, never input.
+fn sign_out_page(heading: &str, text: &str, button: &str) -> String {
+    let [heading, text, button] = [heading, text, button].map(http::escape_html);
+    format!(
+        concat!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{heading}</title>"#,
+            r#"<meta name="viewport" content="width=device-width"></head>"#,
+            r#"<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto">"#,
+            r#"<h1>{heading}</h1><p>{text}</p>"#,
+            r#"<form method="post" action="/api/logout"><button type="submit" id="sign-out">{button}</button></form>"#,
+            r#"</body></html>"#
+        ),
+        heading = heading,
+        text = text,
+        button = button
+    )
 }
 
 /// `POST_LOGOUT_REDIRECT` made absolute: Scalekit requires an absolute, registered URL.

@@ -336,3 +336,69 @@ async fn a_foreign_cookie_with_non_ascii_bytes_hides_no_other_cookie() {
     let response = session::handle(&on.session, flow_tests::events::to_request(&event)).await;
     assert_signed_in(&response, "with a foreign cookie");
 }
+
+fn clears_the_session(response: &lambda_http::Response<lambda_http::Body>) -> bool {
+    response.headers().contains_key("clear-site-data")
+        || set_cookie_for(response, SESSION_COOKIE).is_some()
+}
+
+#[tokio::test]
+async fn a_cross_site_logout_link_asks_first_and_a_same_site_one_signs_out() {
+    let stack = Stack::start().await;
+    let on = container(&stack);
+    let logout_app = stack.app(logout::NEEDS);
+    let mut browser = sign_in(&stack, &on, "usr_bob").await;
+
+    let response = call!(
+        logout::handle,
+        &logout_app,
+        browser,
+        "logout-cross-site-get"
+    );
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    assert!(
+        !clears_the_session(&response),
+        "nothing expired, no Clear-Site-Data"
+    );
+    let page = body_text(&response);
+    assert!(
+        page.contains(r#"<form method="post" action="/api/logout">"#),
+        "{page}"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(stack.session_items().await.len(), 1, "the session lives on");
+    let response = call!(session::handle, &on.session, browser, "session-signed-in");
+    assert_signed_in(&response, "after the cross-site link");
+
+    // The profile page's own link (a same-origin navigation) signs out at once.
+    let mut event = flow_tests::events::load("logout-with-session");
+    flow_tests::events::set_header(&mut event, "sec-fetch-site", "same-origin");
+    flow_tests::events::set_cookies(&mut event, &browser.cookies());
+    let response = logout::handle(&logout_app, flow_tests::events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert!(clears_the_session(&response));
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_logout_during_a_dynamodb_outage_keeps_the_cookies_so_the_user_can_retry() {
+    let stack = Stack::start().await;
+    let on = container(&stack);
+    let proxy = flow_tests::stack::FlakyProxy::start(&stack.moto_url()).await;
+    let logout_app = stack.app_via(logout::NEEDS, &proxy.url);
+    logout_app.session_keys.get().await.expect("secret");
+    let mut browser = sign_in(&stack, &on, "usr_bob").await;
+
+    proxy.set_up(false);
+    let response = call!(logout::handle, &logout_app, browser, "logout-post");
+    assert_eq!(response.status(), 503, "{}", body_text(&response));
+    assert!(!clears_the_session(&response), "the cookies are kept");
+    assert!(body_text(&response).contains("still signed in"));
+    assert_eq!(stack.session_items().await.len(), 1);
+
+    proxy.set_up(true);
+    let response = call!(logout::handle, &logout_app, browser, "logout-post");
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert!(clears_the_session(&response));
+    assert!(stack.session_items().await.is_empty());
+}
