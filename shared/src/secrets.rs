@@ -467,4 +467,68 @@ mod tests {
         assert_eq!(cache.get().await.unwrap().secret(), "abc");
         assert_eq!(cache.refresh().await.unwrap().secret(), "abc");
     }
+
+    /// A Secrets Manager client whose endpoint refuses every connection.
+    fn unreachable_secrets_manager() -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .endpoint_url("http://127.0.0.1:1")
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+
+    async fn cached_at(cache: &SecretCache<ClientSecret>, age: Duration, complete: bool) {
+        let read_at = Instant::now()
+            .checked_sub(age)
+            .expect("uptime exceeds the age");
+        *cache.inner.cached.write().await = Some(Cached {
+            value: Arc::new(ClientSecret::new("cached")),
+            read_at,
+            complete,
+        });
+    }
+
+    #[tokio::test]
+    async fn past_its_ttl_a_secret_is_served_while_secrets_manager_fails_for_a_bounded_time() {
+        let cache: SecretCache<ClientSecret> = SecretCache::new(
+            SecretSetting::SecretsManager("arn:test".into()),
+            Some(unreachable_secrets_manager()),
+        );
+        cached_at(&cache, SECRET_TTL + Duration::from_secs(60), true).await;
+        assert_eq!(
+            cache.get().await.expect("stale is served").secret(),
+            "cached"
+        );
+        // The background re-read fails and is retried later, not on every request.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for _ in 0..3 {
+            assert_eq!(cache.get().await.expect("still served").secret(), "cached");
+        }
+        assert!(matches!(
+            *cache.inner.background.lock().unwrap(),
+            Background::Failed(_)
+        ));
+
+        cached_at(&cache, MAX_STALENESS + Duration::from_secs(1), true).await;
+        assert!(
+            matches!(cache.get().await, Err(SecretError::Unavailable(_))),
+            "staleness is bounded"
+        );
+    }
+
+    #[test]
+    fn a_read_that_missed_the_previous_version_is_fresh_only_briefly() {
+        let cached = |age, complete| Cached {
+            value: Arc::new(()),
+            read_at: Instant::now().checked_sub(age).unwrap(),
+            complete,
+        };
+        assert!(cached(INCOMPLETE_TTL / 2, false).is_fresh());
+        assert!(!cached(INCOMPLETE_TTL + Duration::from_secs(1), false).is_fresh());
+        assert!(cached(INCOMPLETE_TTL + Duration::from_secs(1), true).is_fresh());
+    }
 }
