@@ -1,11 +1,5 @@
 //! Everything a function needs, built once per container in `main` and borrowed by each request.
 
-use std::time::Duration;
-
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
-
 use crate::config::{Config, ConfigError, Needs, SecretSetting};
 use crate::scalekit::ScalekitClient;
 use crate::secret::ClientSecret;
@@ -38,23 +32,6 @@ pub enum StartupError {
     Http(#[from] reqwest::Error),
 }
 
-/// The AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL` from the environment;
-/// timeouts well inside the function's own, and the SDK's standard retries (jittered backoff,
-/// three attempts) for throttling and transient faults.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
-}
-
 impl App {
     /// Reads the environment and builds the app (no network call; AWS configuration is loaded
     /// only when a secret ARN or the session table needs it).
@@ -64,7 +41,7 @@ impl App {
             || matches!(config.session_secret, SecretSetting::SecretsManager(_))
             || matches!(config.client_secret, Some(SecretSetting::SecretsManager(_)));
         let sdk = if uses_aws {
-            Some(aws_sdk_config().await)
+            Some(crate::aws::sdk_config().await)
         } else {
             None
         };
@@ -73,7 +50,7 @@ impl App {
 
     /// Builds the app from a configuration and, when needed, an AWS SDK configuration.
     pub fn new(config: Config, sdk: Option<&aws_config::SdkConfig>) -> Result<Self, StartupError> {
-        let secrets_client = sdk.map(aws_sdk_secretsmanager::Client::new);
+        let secrets_client = sdk.map(crate::aws::secrets_manager);
         let scalekit = ScalekitClient::new(config.scalekit.clone())?;
         let session_keys = SecretCache::new(config.session_secret.clone(), secrets_client.clone());
         let client_secret = config
@@ -81,10 +58,9 @@ impl App {
             .clone()
             .map(|setting| SecretCache::new(setting, secrets_client.clone()));
         let sessions = match (&config.session_table, sdk) {
-            (Some(table), Some(sdk)) => Some(SessionStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                table.clone(),
-            )),
+            (Some(table), Some(sdk)) => {
+                Some(SessionStore::new(crate::aws::dynamodb(sdk), table.clone()))
+            }
             _ => None,
         };
         Ok(Self {

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod aws;
 pub mod config;
 pub mod crypto;
 pub mod failures;

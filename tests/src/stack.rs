@@ -54,9 +54,9 @@ impl Stack {
         let idp = DevScalekit::start_with(options)
             .await
             .expect("dev Scalekit server starts");
-        let sdk = shared::app::aws_sdk_config().await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let sdk = shared::aws::sdk_config().await;
+        let dynamo = shared::aws::dynamodb(&sdk);
+        let secrets = shared::aws::secrets_manager(&sdk);
         let suffix = random_token(6).replace(['-', '_'], "x");
         let table = format!("sessions-{suffix}");
         create_table(&dynamo, &table).await;
@@ -421,5 +421,54 @@ impl ThrottlingProxy {
     /// DynamoDB requests seen so far (throttled or passed through).
     pub fn dynamodb_requests(&self) -> usize {
         self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An AWS endpoint that answers every request with `200` and a chunked body that never ends, as
+/// fast as the client reads it (a broken proxy or endpoint). Counts what it managed to send.
+pub struct EndlessAnswers {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EndlessAnswers {
+    /// Starts the endpoint.
+    pub async fn start() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let sent = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 16 * 1024];
+                    if socket.read(&mut request).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                                transfer-encoding: chunked\r\n\r\n";
+                    let mut chunk = b"4000\r\n".to_vec();
+                    chunk.extend_from_slice(&[b' '; 0x4000]);
+                    chunk.extend_from_slice(b"\r\n");
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    while socket.write_all(&chunk).await.is_ok() {
+                        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        Self { url, sent }
+    }
+
+    /// Body bytes written so far, over every connection.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -210,7 +210,7 @@ pub fn measure(
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(async move {
-        let sdk = shared::app::aws_sdk_config().await;
+        let sdk = shared::aws::sdk_config().await;
         let apps = Apps {
             login: app(&env, login::NEEDS, &sdk),
             callback: app(&env, callback::NEEDS, &sdk),

@@ -157,9 +157,9 @@ impl Stack {
         let idp = DevScalekit::start()
             .await
             .map_err(|e| format!("dev Scalekit server: {e}"))?;
-        let sdk = shared::app::aws_sdk_config().await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let sdk = shared::aws::sdk_config().await;
+        let dynamo = shared::aws::dynamodb(&sdk);
+        let secrets = shared::aws::secrets_manager(&sdk);
         let suffix = shared::crypto::random_token(6).replace(['-', '_'], "x");
         let table = format!("bench-sessions-{suffix}");
         create_table(&dynamo, &table).await?;

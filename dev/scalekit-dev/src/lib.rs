@@ -126,8 +126,13 @@ pub enum Misbehaviour {
     /// The token endpoint does its work at once (a refresh token is spent) but sends the answer
     /// only after this long: a slow network or a slow Scalekit, as a refresh-race winner sees it.
     TokenSlowResponse(Duration),
+    /// The token endpoint answers 200 with a JSON body that never ends (no `Content-Length`),
+    /// as fast as the client reads it.
+    TokenEndlessBody,
     /// `/keys` answers 503.
     KeysDown,
+    /// `/keys` answers 200 with a JSON body that never ends, as fast as the client reads it.
+    KeysEndlessBody,
     /// Merged into the ID token claims; a JSON `null` removes the claim.
     IdTokenClaims(Value),
     /// Merged into the ID token header; a JSON `null` removes the member (e.g. `{"kid": null}`).
@@ -230,7 +235,9 @@ impl DevScalekit {
             Misbehaviour::TokenNotJson => faults.token_not_json = true,
             Misbehaviour::TokenDelay(delay) => faults.token_delay = Some(delay),
             Misbehaviour::TokenSlowResponse(delay) => faults.token_slow_response = Some(delay),
+            Misbehaviour::TokenEndlessBody => faults.token_endless_body = true,
             Misbehaviour::KeysDown => faults.keys_down = true,
+            Misbehaviour::KeysEndlessBody => faults.keys_endless_body = true,
             Misbehaviour::IdTokenClaims(patch) => faults.id_token_claims = Some(patch),
             Misbehaviour::IdTokenHeader(patch) => faults.id_token_header = Some(patch),
             Misbehaviour::IdTokenSignature(how) => faults.id_token_signing = Some((how, rogue)),

@@ -731,6 +731,21 @@ async fn keys_endpoint_down_with_nothing_cached_fails_with_keys_unavailable() {
 }
 
 #[tokio::test]
+async fn a_key_set_that_never_ends_is_refused_as_too_large_not_read_until_the_timeout() {
+    let idp = start().await;
+    idp.misbehave(Misbehaviour::KeysEndlessBody);
+    let client = client_with(&idp, |s| s.request_timeout = Duration::from_secs(2));
+    let error = client.prefetch_keys().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TokenError::KeysUnavailable(IdpError::TooLarge { .. })
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn keys_endpoint_down_with_stale_cached_keys_still_verifies_with_the_cached_keys() {
     let idp = start().await;
     let client = client_with(&idp, |s| s.keys_ttl = Duration::from_millis(1));
@@ -1164,6 +1179,16 @@ async fn a_token_response_that_is_not_json_is_an_invalid_response() {
 }
 
 #[tokio::test]
+async fn a_token_response_that_never_ends_is_refused_as_too_large_not_read_until_the_timeout() {
+    let idp = start().await;
+    let client = client_with(&idp, |s| s.request_timeout = Duration::from_secs(2));
+    idp.misbehave(Misbehaviour::TokenEndlessBody);
+    let token = RefreshToken::new(idp.issue_refresh_token_for("usr_bob", "org_globex"));
+    let error = client.refresh(&secret(&idp), &token).await.unwrap_err();
+    assert!(matches!(error, IdpError::TooLarge { .. }), "{error:?}");
+}
+
+#[tokio::test]
 async fn a_token_endpoint_slower_than_the_request_timeout_is_a_timeout() {
     let idp = start().await;
     let client = client_with(&idp, |s| s.request_timeout = Duration::from_millis(300));
@@ -1203,6 +1228,37 @@ async fn a_wrong_client_secret_gets_invalid_client() {
         matches!(&error, IdpError::OAuth { status: 401, error, .. } if error == "invalid_client"),
         "{error:?}"
     );
+}
+
+/// A token response of exactly `len` bytes.
+fn token_body_of(len: usize) -> String {
+    let frame = r#"{"access_token":"","expires_in":60}"#;
+    frame.replace(
+        r#""access_token":"""#,
+        &format!(r#""access_token":"{}""#, "a".repeat(len - frame.len())),
+    )
+}
+
+#[tokio::test]
+async fn a_token_response_is_read_up_to_64_kib_and_refused_one_byte_past_it() {
+    for (len, accepted) in [(64 * 1024, true), (64 * 1024 + 1, false)] {
+        let body = token_body_of(len);
+        assert_eq!(body.len(), len);
+        let server =
+            stub(move |_| http_response("200 OK", "Content-Type: application/json\r\n", &body));
+        let client =
+            ScalekitClient::new(ScalekitSettings::new(&server.url, "skc_1")).expect("client");
+        let answer = client
+            .refresh(&ClientSecret::new("s"), &RefreshToken::new("r"))
+            .await;
+        match answer {
+            Ok(tokens) => assert!(accepted, "{len} bytes accepted: {tokens:?}"),
+            Err(error) => assert!(
+                !accepted && matches!(error, IdpError::TooLarge { limit: 65536 }),
+                "{len} bytes: {error:?}"
+            ),
+        }
+    }
 }
 
 #[tokio::test]

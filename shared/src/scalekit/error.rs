@@ -77,6 +77,12 @@ pub enum IdpError {
         /// HTTP status.
         status: u16,
     },
+    /// The answer is longer than anything Scalekit sends there; it was not read further.
+    #[error("Scalekit's answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// A success status with a body we cannot use.
     #[error("Scalekit's answer could not be understood: {0}")]
     InvalidResponse(&'static str),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::body::read_capped;
 use super::error::{IdpError, TokenError};
 use super::jwt::RsaKey;
 
@@ -21,6 +22,9 @@ struct KeySet {
 /// How long stale keys are used without retrying after the keys endpoint failed, so an outage
 /// (or a hanging endpoint) costs one request timeout per interval, not one per login.
 const STALE_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A key set is a few kilobytes per key; this leaves room for dozens of keys mid-rotation.
+const MAX_KEY_SET: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct JwksCache {
@@ -191,7 +195,7 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<RsaKey>, IdpErro
             status: status.as_u16(),
         });
     }
-    let body = response.bytes().await.map_err(IdpError::from_reqwest)?;
+    let body = read_capped(response, MAX_KEY_SET).await?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|_| IdpError::InvalidResponse("keys are not JSON"))?;
     let keys = document

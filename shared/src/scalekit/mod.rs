@@ -5,6 +5,7 @@
 //! `exp`, `iat`, `nonce`, `sub`) and refetches signing keys when Scalekit rotates them.
 
 mod authorize;
+mod body;
 mod claims;
 mod error;
 mod jwks;

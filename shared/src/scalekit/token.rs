@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::body::read_capped;
 use super::error::IdpError;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
@@ -55,16 +56,7 @@ pub(crate) async fn request(
         .await
         .map_err(IdpError::from_reqwest)?;
     let status = response.status();
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_BODY as u64)
-    {
-        return Err(IdpError::InvalidResponse("response too large"));
-    }
-    let body = response.bytes().await.map_err(IdpError::from_reqwest)?;
-    if body.len() > MAX_BODY {
-        return Err(IdpError::InvalidResponse("response too large"));
-    }
+    let body = read_capped(response, MAX_BODY).await?;
     if !status.is_success() {
         return Err(match serde_json::from_slice::<OAuthErrorBody>(&body) {
             Ok(oauth) => IdpError::OAuth {

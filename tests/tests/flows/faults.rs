@@ -1,10 +1,11 @@
 //! Dependency faults not covered next to their features: DynamoDB throttling (bounded, jittered
-//! retries inside the request budget) and the keys endpoint failing with and without cached keys.
+//! retries inside the request budget), the keys endpoint failing with and without cached keys,
+//! and answers that never end (every body read from the network is capped).
 
 use std::time::{Duration, Instant};
 
 use flow_tests::browser::body_text;
-use flow_tests::stack::ThrottlingProxy;
+use flow_tests::stack::{EndlessAnswers, ThrottlingProxy};
 use flow_tests::{Browser, Stack};
 use scalekit_dev::Misbehaviour;
 use shared::session::cookies::SESSION_COOKIE;
@@ -134,4 +135,77 @@ async fn keys_endpoint_down_with_keys_cached_does_not_stop_logins() {
     )
     .await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
+}
+
+#[tokio::test]
+async fn a_token_answer_that_never_ends_is_a_502_at_the_callback_not_a_timeout() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    stack.idp.misbehave(Misbehaviour::TokenEndlessBody);
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 502, "{}", body_text(&response));
+    assert!(body_text(&response).contains("idp_bad_response"));
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_set_that_never_ends_is_a_502_at_the_callback() {
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    stack.idp.misbehave(Misbehaviour::KeysEndlessBody);
+    let mut browser = Browser::new();
+    let response = sign_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 502, "{}", body_text(&response));
+    assert!(body_text(&response).contains("idp_keys_unavailable"));
+    assert!(stack.session_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn aws_answers_that_never_end_are_cut_off_at_the_cap_not_read_until_the_timeout() {
+    let stack = Stack::start().await;
+    let endless = EndlessAnswers::start().await;
+    let app = stack.app_via(session::NEEDS, &endless.url);
+
+    let error = app.session_keys.get().await.unwrap_err();
+    assert!(
+        error.to_string().contains("length limit exceeded"),
+        "{error}"
+    );
+
+    let (_, keys) = stack.session_store();
+    let store = app
+        .sessions
+        .as_ref()
+        .expect("the session function has a table");
+    let error = store.load("any-session", &keys.tokens).await.unwrap_err();
+    assert!(
+        error.to_string().contains("length limit exceeded"),
+        "{error}"
+    );
+
+    // Each of the SDK's attempts stops near the cap; what the endpoint managed to send beyond
+    // it sits in the two sockets' buffers, never in the function's memory.
+    let per_attempt = (shared::aws::MAX_RESPONSE_BODY + 16 * 1024 * 1024) as u64;
+    assert!(
+        endless.bytes_sent() < 6 * per_attempt,
+        "{} bytes sent",
+        endless.bytes_sent()
+    );
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{json_response, oauth_error};
+use super::{endless_json, json_response, oauth_error};
 use crate::state::Shared;
 use crate::Endpoint;
 
@@ -20,6 +20,9 @@ pub(crate) async fn keys(State(shared): State<Arc<Shared>>) -> Response {
             "temporarily_unavailable",
             "the key service is down (injected fault)",
         );
+    }
+    if st.faults.keys_endless_body {
+        return endless_json("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"");
     }
     let mut keys: Vec<Value> = st.keys.iter().map(|k| k.jwk()).collect();
     keys.extend(st.extra_jwks.iter().cloned());

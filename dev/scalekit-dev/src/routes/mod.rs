@@ -9,12 +9,14 @@ mod token;
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::pages;
@@ -41,6 +43,21 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     tracing::info!(%method, %path, status = response.status().as_u16(), "request");
     response
+}
+
+/// A 200 `application/json` answer that starts with `prefix` and never ends: chunked, with no
+/// `Content-Length`, as fast as the client reads it (a broken or hostile server).
+pub(crate) fn endless_json(prefix: &'static str) -> Response {
+    const FILLER: &[u8] = &[b'a'; 16 * 1024];
+    let head = futures_util::stream::once(async move { Bytes::from_static(prefix.as_bytes()) });
+    let tail = futures_util::stream::repeat_with(|| Bytes::from_static(FILLER));
+    let body = head.chain(tail).map(Ok::<_, std::convert::Infallible>);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// Query or form parameters. Per RFC 6749 §3.1 an empty value counts as absent.

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{json_response, oauth_error, Params};
+use super::{endless_json, json_response, oauth_error, Params};
 use crate::jwt::b64;
 use crate::state::{now, Shared};
 use crate::tokens::{new_refresh_token, token_response};
@@ -38,6 +38,9 @@ async fn answer(shared: &Arc<Shared>, headers: &HeaderMap, body: &Bytes) -> Resp
     if let Some((status, body)) = &faults.token_status {
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return json_response(status, body);
+    }
+    if faults.token_endless_body {
+        return endless_json("{\"access_token\":\"");
     }
     if faults.token_not_json {
         return (
