@@ -4,7 +4,8 @@ use cookie::Cookie;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::session::cookies::parse_cookie_header;
+use crate::session::cookies::{expired_cookie, parse_cookie_header};
+use crate::session::is_transaction_cookie_name;
 
 /// Headers every auth response carries: never cached, never sniffed, no referrer leaks.
 fn secure_builder(status: StatusCode) -> lambda_http::http::response::Builder {
@@ -238,7 +239,7 @@ pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// Refuses requests whose headers or query string are larger than any this product produces:
 /// 431 or 414, before any parsing, lookup or crypto is spent on them.
-pub fn check_size(req: &Request) -> Result<(), ApiError> {
+fn check_size(req: &Request) -> Result<(), ApiError> {
     let oversized_header = req
         .headers()
         .iter()
@@ -262,6 +263,22 @@ pub fn check_size(req: &Request) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The answer to a request over the size limits, or `None`. A too-large request is most often a
+/// browser whose cookies piled up, so the `431` also expires every login transaction cookie the
+/// request carried: the next request fits again (the session cookies are kept).
+pub fn reject_oversized(req: &Request) -> Option<Response<Body>> {
+    let error = check_size(req).err()?;
+    let mut response = error.to_response(req);
+    if error.status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+        for (name, _) in request_cookies(req) {
+            if is_transaction_cookie_name(name) {
+                set_cookie(&mut response, &expired_cookie(name));
+            }
+        }
+    }
+    Some(response)
 }
 
 /// The public origin of the app: `APP_BASE_URL` when configured, else derived from the request's

@@ -30,6 +30,11 @@ impl Browser {
         }
     }
 
+    /// Stores a cookie as if a response (ours or a sibling app's) had set it.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.jar.insert(name.to_owned(), value.to_owned());
+    }
+
     /// The cookies to send, as API Gateway's `cookies` array.
     pub fn cookies(&self) -> Vec<String> {
         self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect()

@@ -25,8 +25,8 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Err(error) = http::check_size(&req) {
-        return error.to_response(&req);
+    if let Some(response) = http::reject_oversized(&req) {
+        return response;
     }
     let state = query_param(&req, "state").ok().flatten();
     match callback(app, &req, state.as_deref()).await {

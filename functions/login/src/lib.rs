@@ -10,7 +10,8 @@ use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
 use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, LoginTransaction};
-use shared::session::Transaction;
+use shared::session::cookies::expired_cookie;
+use shared::session::{transactions_to_evict, Transaction};
 use shared::{failures, App};
 
 pub use params::LoginParams;
@@ -23,8 +24,8 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Err(error) = http::check_size(&req) {
-        return error.to_response(&req);
+    if let Some(response) = http::reject_oversized(&req) {
+        return response;
     }
     match login(app, &req).await {
         Ok(response) => response,
@@ -76,6 +77,13 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         },
     );
     let mut response = http::redirect(&url);
+    for name in transactions_to_evict(
+        &http::request_cookies(req),
+        &keys.transaction,
+        transaction.created_at,
+    ) {
+        http::set_cookie(&mut response, &expired_cookie(name));
+    }
     http::set_cookie(&mut response, &transaction.to_cookie(&keys.transaction));
     tracing::info!(
         outcome = "login_started",

@@ -76,13 +76,15 @@ impl LoginParams {
                 "prompt must be one of login, create, select_account or none.",
             ))?),
         };
+        // The message below names the limit.
+        const _: () = assert!(shared::return_to::MAX_LEN == 512);
         let return_to = match get("return_to")? {
             None => None,
             Some(value) => Some(
                 safe_return_to(&value)
                     .ok_or(invalid(
                         "invalid_return_to",
-                        "return_to must be a path on this site, such as /dashboard.",
+                        "return_to must be a path on this site of at most 512 characters, such as /dashboard.",
                     ))?
                     .to_owned(),
             ),

@@ -19,8 +19,8 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Err(error) = http::check_size(&req) {
-        return error.to_response(&req);
+    if let Some(response) = http::reject_oversized(&req) {
+        return response;
     }
     let origin = match http::require_origin(&req, app.config.app_base_url.as_deref()) {
         Ok(origin) => origin,

@@ -19,8 +19,8 @@ pub const LOGIN_REDIRECT: &str = "/api/login?return_to=/dashboard/profile";
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Err(error) = http::check_size(&req) {
-        return error.to_response(&req);
+    if let Some(response) = http::reject_oversized(&req) {
+        return response;
     }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {

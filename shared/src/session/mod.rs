@@ -11,4 +11,7 @@ pub use check::{
 };
 pub use record::{new_session_id, session_key, SessionRecord};
 pub use store::{RotationOutcome, SessionStore, StoreError};
-pub use transaction::{transaction_cookie_name, Transaction, TransactionError};
+pub use transaction::{
+    is_transaction_cookie_name, transaction_cookie_name, transactions_to_evict, Transaction,
+    TransactionError, MAX_LIVE_TRANSACTIONS,
+};

@@ -53,10 +53,72 @@ struct Sealed {
     t: i64,
 }
 
+/// How many logins a browser may have in flight: starting one more evicts the oldest. Tabs
+/// signing in side by side each keep theirs; abandoned logins cannot pile up cookies until the
+/// browser's requests exceed the header limits.
+pub const MAX_LIVE_TRANSACTIONS: usize = 3;
+
+/// Length of the digest part of a transaction cookie's name.
+const NAME_DIGEST_LEN: usize = 16;
+
+/// Whether `name` has the shape of a transaction cookie's name (as [`transaction_cookie_name`]
+/// makes them), so that it may be echoed back in a `Set-Cookie` that expires it.
+pub fn is_transaction_cookie_name(name: &str) -> bool {
+    name.strip_prefix(TRANSACTION_COOKIE_PREFIX)
+        .is_some_and(|digest| {
+            digest.len() == NAME_DIGEST_LEN
+                && digest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The transaction cookies to expire before a new login sets its own, so that at most
+/// [`MAX_LIVE_TRANSACTIONS`] remain: first those that can never complete (unreadable, expired),
+/// then the oldest. One sealed under a key this container lacks (a rotation in progress) may be
+/// fine elsewhere: it counts as older than every readable one, but is not evicted for itself.
+pub fn transactions_to_evict<'a>(
+    cookies: &[(&'a str, &str)],
+    key: &KeyRing,
+    now: i64,
+) -> Vec<&'a str> {
+    let mut evict = Vec::new();
+    let mut live: Vec<(i64, &'a str)> = Vec::new();
+    for &(name, value) in cookies {
+        if !is_transaction_cookie_name(name) {
+            continue;
+        }
+        match open(value, name, key) {
+            Ok(sealed) if is_expired(sealed.t, now) => evict.push(name),
+            Ok(sealed) => live.push((sealed.t, name)),
+            Err(TransactionError::UnknownKey) => live.push((i64::MIN, name)),
+            Err(_) => evict.push(name),
+        }
+    }
+    live.sort_unstable();
+    let keep = MAX_LIVE_TRANSACTIONS - 1;
+    let excess = live.len().saturating_sub(keep);
+    evict.extend(live.into_iter().take(excess).map(|(_, name)| name));
+    evict
+}
+
+fn is_expired(created_at: i64, now: i64) -> bool {
+    now - created_at > TRANSACTION_MAX_AGE || created_at > now + 60
+}
+
+/// Opens a transaction cookie's value, bound to its name.
+fn open(value: &str, name: &str, key: &KeyRing) -> Result<Sealed, TransactionError> {
+    let plaintext = key.open_checked(value, name).map_err(|e| match e {
+        OpenError::UnknownKey => TransactionError::UnknownKey,
+        OpenError::Invalid => TransactionError::Unreadable,
+    })?;
+    serde_json::from_slice(&plaintext).map_err(|_| TransactionError::Unreadable)
+}
+
 /// The cookie name for a transaction: a short digest of its `state`, so the callback can find it.
 pub fn transaction_cookie_name(state: &str) -> String {
     let digest = b64url(sha256(state.as_bytes()));
-    format!("{TRANSACTION_COOKIE_PREFIX}{}", &digest[..16])
+    format!("{TRANSACTION_COOKIE_PREFIX}{}", &digest[..NAME_DIGEST_LEN])
 }
 
 impl Transaction {
@@ -88,16 +150,11 @@ impl Transaction {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
             .ok_or(TransactionError::Missing)?;
-        let plaintext = key.open_checked(value, &name).map_err(|e| match e {
-            OpenError::UnknownKey => TransactionError::UnknownKey,
-            OpenError::Invalid => TransactionError::Unreadable,
-        })?;
-        let sealed: Sealed =
-            serde_json::from_slice(&plaintext).map_err(|_| TransactionError::Unreadable)?;
+        let sealed = open(value, &name, key)?;
         if !constant_time_eq(sealed.s.as_bytes(), state.as_bytes()) {
             return Err(TransactionError::StateMismatch);
         }
-        if now - sealed.t > TRANSACTION_MAX_AGE || sealed.t > now + 60 {
+        if is_expired(sealed.t, now) {
             return Err(TransactionError::Expired);
         }
         Ok(Self {
@@ -198,6 +255,100 @@ mod tests {
         let err =
             Transaction::from_cookies(&[(&b_name, &value)], "state-b", &key(), 1000).unwrap_err();
         assert_eq!(err, TransactionError::StateMismatch);
+    }
+}
+
+#[cfg(test)]
+mod eviction {
+    use super::*;
+
+    fn key() -> KeyRing {
+        SealingKey::derive(&[7u8; 32], "transaction-cookie").into()
+    }
+
+    fn started_at(created_at: i64, key: &KeyRing) -> Cookie<'static> {
+        Transaction {
+            secrets: LoginTransaction::new_random(),
+            return_to: None,
+            created_at,
+        }
+        .to_cookie(key)
+    }
+
+    fn evicted(cookies: &[Cookie<'static>], now: i64) -> Vec<String> {
+        let pairs: Vec<_> = cookies.iter().map(|c| (c.name(), c.value())).collect();
+        transactions_to_evict(&pairs, &key(), now)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn below_the_bound_nothing_is_evicted_and_past_it_the_oldest_go() {
+        let cookies: Vec<_> = [1003, 1001, 1004, 1002]
+            .map(|t| started_at(t, &key()))
+            .into();
+        assert!(
+            evicted(&cookies[..2], 1010).is_empty(),
+            "room for the new one"
+        );
+        let mut gone = evicted(&cookies, 1010);
+        gone.sort();
+        let mut oldest = vec![cookies[1].name().to_owned(), cookies[3].name().to_owned()];
+        oldest.sort();
+        assert_eq!(gone, oldest, "two stay, with the new one three");
+    }
+
+    #[test]
+    fn unreadable_and_expired_ones_go_first_and_foreign_cookies_are_never_touched() {
+        let live = started_at(1000, &key());
+        let expired = started_at(1000 - TRANSACTION_MAX_AGE - 1, &key());
+        let tampered = Cookie::new(
+            format!("{TRANSACTION_COOKIE_PREFIX}{}", "A".repeat(16)),
+            "garbage",
+        );
+        let foreign = Cookie::new("theme", "dark");
+        let look_alike = Cookie::new(format!("{TRANSACTION_COOKIE_PREFIX}x;y"), "v");
+        let gone = evicted(
+            &[
+                live.clone(),
+                expired.clone(),
+                tampered.clone(),
+                foreign,
+                look_alike,
+            ],
+            1000,
+        );
+        assert!(gone.contains(&expired.name().to_owned()));
+        assert!(gone.contains(&tampered.name().to_owned()), "{gone:?}");
+        assert_eq!(gone.len(), 2, "{gone:?}");
+    }
+
+    #[test]
+    fn one_sealed_under_a_key_we_lack_counts_as_oldest_but_is_kept_while_there_is_room() {
+        let other: KeyRing = SealingKey::derive(&[9u8; 32], "transaction-cookie").into();
+        let rotated = started_at(1005, &other);
+        let newer = started_at(1001, &key());
+        assert!(evicted(&[rotated.clone(), newer.clone()], 1010).is_empty());
+        let newest = started_at(1002, &key());
+        assert_eq!(
+            evicted(&[rotated.clone(), newer, newest], 1010),
+            vec![rotated.name().to_owned()]
+        );
+    }
+
+    #[test]
+    fn only_names_we_make_are_transaction_cookie_names() {
+        assert!(is_transaction_cookie_name(&transaction_cookie_name("s")));
+        for name in [
+            "__Host-sk_txn_",
+            "__Host-sk_txn_short",
+            "__Host-sk_txn_0123456789abcde;",
+            "sk_txn_0123456789abcdef",
+            "__Host-sk_session",
+        ] {
+            assert!(!is_transaction_cookie_name(name), "{name}");
+        }
     }
 }
 

@@ -8,5 +8,6 @@ mod hostile;
 mod lifecycle;
 mod load;
 mod login;
+mod piles;
 mod reliability;
 mod support;
