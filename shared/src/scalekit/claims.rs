@@ -25,9 +25,66 @@ pub(crate) enum AudienceRule<'a> {
     Unchecked,
 }
 
+/// The kinds of token one Scalekit environment signs with the same keys. Each verification names
+/// the kind it expects, so none of the others passes for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// Has ID-token claims (`nonce`, `at_hash`, `c_hash`) at most; never `scope`, which every
+    /// Scalekit access token carries.
+    Id,
+    /// Carries `jti` (Scalekit's `tkn_...`) and none of the claims OIDC Core defines for ID
+    /// tokens only (`nonce`, `at_hash`, `c_hash`).
+    Access,
+    /// Names what to sign in to (`organization_id`, `connection_id` or `login_hint`) and has
+    /// neither `sub` nor `aud`, which ID and access tokens always have.
+    IdpInitiatedLogin,
+}
+
+impl TokenKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Id => "an ID token",
+            Self::Access => "an access token",
+            Self::IdpInitiatedLogin => "an IdP-initiated login token",
+        }
+    }
+
+    fn check(self, claims: &Map<String, Value>) -> Result<(), TokenError> {
+        let has = |name: &str| claims.contains_key(name);
+        let wrong = match self {
+            Self::Id => has("scope") || has("scopes"),
+            Self::Access => {
+                if ["nonce", "at_hash", "c_hash"].into_iter().any(has) {
+                    return Err(TokenError::WrongKind(self.name()));
+                }
+                if claims
+                    .get("jti")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(TokenError::MissingClaim("jti"));
+                }
+                false
+            }
+            Self::IdpInitiatedLogin => {
+                has("sub")
+                    || has("aud")
+                    || !["organization_id", "connection_id", "login_hint"]
+                        .into_iter()
+                        .any(has)
+            }
+        };
+        if wrong {
+            return Err(TokenError::WrongKind(self.name()));
+        }
+        Ok(())
+    }
+}
+
 /// The rules one verification applies on top of the signature.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations<'a> {
+    pub kind: TokenKind,
     pub issuer: &'a str,
     pub audience: AudienceRule<'a>,
     pub nonce: Option<&'a Nonce>,
@@ -47,6 +104,7 @@ pub(crate) fn check(
     if text("iss") != Some(expectations.issuer) {
         return Err(TokenError::InvalidIssuer);
     }
+    expectations.kind.check(claims)?;
     match expectations.audience {
         AudienceRule::Unchecked => {}
         AudienceRule::Only(client_id) => {
@@ -319,6 +377,7 @@ mod tests {
 
     fn id_rules(nonce: &Nonce) -> Expectations<'_> {
         Expectations {
+            kind: TokenKind::Id,
             issuer: "https://env",
             audience: AudienceRule::Only("skc_1"),
             nonce: Some(nonce),
@@ -424,14 +483,14 @@ mod tests {
     #[test]
     fn access_tokens_may_name_the_client_in_client_id_instead_of_aud() {
         let rules = Expectations {
+            kind: TokenKind::Access,
             issuer: "https://env",
             audience: AudienceRule::ContainsOrClientIdClaim("skc_1"),
             nonce: None,
             require_iat: false,
             require_sub: true,
         };
-        let base =
-            json!({"iss": "https://env", "sub": "usr_1", "exp": NOW + 60, "client_id": "skc_1"});
+        let base = json!({"iss": "https://env", "sub": "usr_1", "exp": NOW + 60, "client_id": "skc_1", "jti": "tkn_1"});
         assert_eq!(check(&claims(base.clone()), &rules, NOW), Ok(()));
         let other = with(base.clone(), "client_id", json!("skc_2"));
         assert_eq!(check(&other, &rules, NOW), Err(TokenError::InvalidAudience));

@@ -31,6 +31,10 @@ pub enum TokenError {
     /// A claim this token must have is absent or of the wrong type.
     #[error("missing or invalid claim {0}")]
     MissingClaim(&'static str),
+    /// A token of another kind than the one expected (an ID token offered as an access token,
+    /// an access token as an IdP-initiated login token, ...); names the kind expected.
+    #[error("not {0}")]
+    WrongKind(&'static str),
     /// `exp` is in the past.
     #[error("token expired")]
     Expired,

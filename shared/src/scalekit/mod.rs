@@ -24,7 +24,7 @@ pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User, LEEW
 pub use error::{IdpError, TokenError};
 pub use token::TokenSet;
 
-use claims::{AudienceRule, Expectations};
+use claims::{AudienceRule, Expectations, TokenKind};
 use jwks::JwksCache;
 use jwt::UnverifiedJwt;
 
@@ -213,6 +213,7 @@ impl ScalekitClient {
         nonce: Option<&Nonce>,
     ) -> Result<IdTokenClaims, TokenError> {
         let rules = Expectations {
+            kind: TokenKind::Id,
             issuer: &self.issuer,
             audience: AudienceRule::Only(&self.client_id),
             nonce,
@@ -243,6 +244,7 @@ impl ScalekitClient {
         token: &AccessToken,
     ) -> Result<AccessTokenClaims, TokenError> {
         let rules = Expectations {
+            kind: TokenKind::Access,
             issuer: &self.issuer,
             audience: AudienceRule::ContainsOrClientIdClaim(&self.client_id),
             nonce: None,
@@ -259,6 +261,7 @@ impl ScalekitClient {
         token: &str,
     ) -> Result<IdpInitiatedLogin, TokenError> {
         let rules = Expectations {
+            kind: TokenKind::IdpInitiatedLogin,
             issuer: &self.issuer,
             audience: AudienceRule::Unchecked,
             nonce: None,
