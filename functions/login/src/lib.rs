@@ -6,11 +6,12 @@
 
 mod params;
 
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
 use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, LoginTransaction};
-use shared::session::cookies::expired_cookie;
+use shared::session::cookies::{expired_cookie, SESSION_COOKIE};
 use shared::session::{transactions_to_evict, Transaction};
 use shared::{failures, App};
 
@@ -42,13 +43,27 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         // Scalekit can send errors to the initiate-login URL too.
         return Err(failures::idp_redirect_error(code));
     }
+    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
+    if http::is_cross_site(req, &origin) && http::request_cookie(req, SESSION_COOKIE).is_some() {
+        // Another site started this login in a browser that is signed in here: with an IdP that
+        // signs in without a prompt, it would replace the user's session with another account's
+        // (login CSRF). The user's own click on this same-site form goes on.
+        tracing::info!(
+            outcome = "login_confirmation",
+            reason = "cross-site while signed in"
+        );
+        return Ok(http::html_with_form_targets(
+            StatusCode::OK,
+            confirmation_page(&params, &app.config.post_login_redirect),
+            &[app.scalekit.environment_url()],
+        ));
+    }
     if let Some(token) = params.idp_initiated_login.take() {
         match app.scalekit.verify_idp_initiated_login(&token).await {
             Ok(claims) => params.apply_idp_initiated(claims),
             Err(reason) => tracing::warn!(%reason, "ignoring invalid idp_initiated_login"),
         }
     }
-    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
     let keys = app
         .session_keys
         .get()
@@ -91,4 +106,33 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         connection = params.connection_id.as_deref()
     );
     Ok(response)
+}
+
+/// A page whose one form repeats this login as a same-site request, and a link back to the app
+/// (`POST_LOGIN_REDIRECT`); every value is escaped.
+fn confirmation_page(params: &LoginParams, stay: &str) -> String {
+    let fields: String = params
+        .to_query_pairs()
+        .into_iter()
+        .map(|(name, value)| {
+            format!(
+                r#"<input type="hidden" name="{name}" value="{}">"#,
+                http::escape_html(value)
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in again?</title>"#,
+            r#"<meta name="viewport" content="width=device-width"></head>"#,
+            r#"<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto">"#,
+            r#"<h1>Sign in again?</h1><p>You are already signed in. A link on another site asked "#,
+            r#"to start a new sign-in, which may switch you to another account.</p>"#,
+            r#"<form method="get" action="/api/login">{fields}"#,
+            r#"<button type="submit" id="continue-sign-in">Continue to sign in</button></form>"#,
+            r#"<p><a href="{stay}">Stay signed in</a></p></body></html>"#
+        ),
+        fields = fields,
+        stay = http::escape_html(stay)
+    )
 }

@@ -28,6 +28,25 @@ pub struct LoginParams {
     pub error: Option<String>,
 }
 
+impl LoginParams {
+    /// The parameters as a query would carry them, to repeat this login from a form.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("organization_id", self.organization_id.as_deref()),
+            ("connection_id", self.connection_id.as_deref()),
+            ("login_hint", self.login_hint.as_deref()),
+            ("domain_hint", self.domain_hint.as_deref()),
+            ("provider", self.provider.as_deref()),
+            ("prompt", self.prompt.map(Prompt::as_str)),
+            ("return_to", self.return_to.as_deref()),
+            ("idp_initiated_login", self.idp_initiated_login.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
 fn invalid(code: &'static str, message: &'static str) -> ApiError {
     ApiError::bad_request(code, message)
 }

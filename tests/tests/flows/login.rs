@@ -223,3 +223,81 @@ async fn an_error_sent_to_the_initiate_login_url_is_reported_like_the_callbacks(
         assert!(set_cookies(&response).is_empty(), "no login starts");
     }
 }
+
+#[tokio::test]
+async fn a_cross_site_login_link_asks_before_replacing_a_signed_in_session() {
+    // GIVEN bob signed in, WHEN another site sends his browser to /api/login?connection_id=...
+    // (an IdP that signs in without a prompt would otherwise swap his session for another account)
+    let stack = Stack::start().await;
+    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let mut browser = Browser::new();
+    crate::support::signed_in(
+        &stack,
+        &login_app,
+        &callback_app,
+        &mut browser,
+        "usr_bob",
+        None,
+    )
+    .await;
+    let session = browser
+        .get(shared::session::cookies::SESSION_COOKIE)
+        .map(str::to_owned);
+    let mut event = events::load("login-cross-site-signed-in");
+    events::set_cookies(&mut event, &browser.cookies());
+    let response = login::handle(&login_app, events::to_request(&event)).await;
+
+    // THEN nothing starts: a page asks, its form repeats the login on this site, and bob's
+    // session is untouched
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    assert!(
+        set_cookies(&response).is_empty(),
+        "{:?}",
+        set_cookies(&response)
+    );
+    let page = body_text(&response);
+    assert!(
+        page.contains(r#"<form method="get" action="/api/login">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"name="connection_id" value="conn_acme_okta""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"name="login_hint" value="alice@acme.test""#),
+        "{page}"
+    );
+    assert_eq!(
+        stack.idp.requests(Endpoint::Token),
+        1,
+        "only bob's own sign-in"
+    );
+    assert_eq!(
+        browser
+            .get(shared::session::cookies::SESSION_COOKIE)
+            .map(str::to_owned),
+        session
+    );
+
+    // WHEN he confirms (the form is same-origin), THEN the login starts
+    events::set_header(&mut event, "sec-fetch-site", "same-origin");
+    let response = login::handle(&login_app, events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert!(query_of(&location(&response)).contains_key("state"));
+}
+
+#[tokio::test]
+async fn a_cross_site_login_link_without_a_session_starts_at_once() {
+    // Invitations and IdP-initiated SSO arrive from other sites: a browser with no session
+    // has nothing to lose and is not asked.
+    let stack = Stack::start().await;
+    let app = stack.app(login::NEEDS);
+    let mut event = events::load("login-cross-site-signed-in");
+    events::set_cookies(&mut event, &[]);
+    let response = login::handle(&app, events::to_request(&event)).await;
+    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    assert!(set_cookies(&response)
+        .iter()
+        .any(|c| c.starts_with(TRANSACTION_COOKIE_PREFIX)));
+}
