@@ -81,13 +81,13 @@ stop_started() {
 }
 
 # Starts moto's server on a free port and points the AWS SDK at it (fake credentials: moto
-# accepts any). Exports AWS_ENDPOINT_URL for every process started after it.
+# accepts any). Through dev/moto-server.py, which makes each DynamoDB request atomic as in AWS. Exports AWS_ENDPOINT_URL for every process started after it.
 # Optional argument: the log's name in .dev-state (default moto), so dev/run and dev/test can
 # each run their own.
 start_moto() {
   local port log="$STATE_DIR/${1:-moto}.log"
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/dev/moto-server.py" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
   PIDS+=("$!")
   wait_for_http "$port" /moto-api/ || { cat "$log" >&2; return 1; }
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
