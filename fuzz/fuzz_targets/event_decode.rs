@@ -11,7 +11,7 @@ fuzz_target!(|data: &str| {
     let Ok(mut payload) = serde_json::from_str::<LambdaRequest>(data) else { return };
     shared::runtime::repair(&mut payload);
     let request: lambda_http::Request = payload.into();
-    let _ = http::check_size(&request);
+    let _ = http::reject_oversized(&request);
     let _ = http::request_cookies(&request);
     let _ = http::public_origin(&request, None);
     let _ = http::query_param(&request, "state");
