@@ -4,7 +4,7 @@
 use lambda_http::http::StatusCode;
 
 use crate::http::ApiError;
-use crate::scalekit::{IdpError, TokenError};
+use crate::scalekit::{IdpError, OAuthError, TokenError};
 use crate::secrets::SecretError;
 use crate::session::StoreError;
 
@@ -68,7 +68,10 @@ pub fn idp(error: &IdpError) -> ApiError {
             "idp_timeout",
             "The identity provider did not answer in time. Please try again.",
         ),
-        IdpError::OAuth { error, .. } if error == "invalid_grant" => ApiError::bad_request(
+        IdpError::OAuth {
+            error: OAuthError::InvalidGrant,
+            ..
+        } => ApiError::bad_request(
             "invalid_grant",
             "This sign-in link has expired or was already used. Please sign in again.",
         ),

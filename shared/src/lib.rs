@@ -17,6 +17,7 @@ pub mod secret;
 pub mod secrets;
 pub mod session;
 pub mod telemetry;
+pub mod token_calls;
 
 pub use app::App;
 

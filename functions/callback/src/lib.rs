@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, query_param, ApiError};
-use shared::scalekit::{unix_now, IdpError, TokenSet};
+use shared::scalekit::{unix_now, TokenSet};
 use shared::secret::{AuthorizationCode, SessionId};
 use shared::secrets::Unsealed;
 use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
@@ -15,6 +15,7 @@ use shared::session::{
     new_session_id, session_key, transaction_cookie_name, SessionRecord, Transaction,
     TransactionError,
 };
+use shared::token_calls::{with_client_secret, TokenCallError};
 use shared::{failures, App};
 
 /// The callback exchanges codes and writes sessions.
@@ -155,8 +156,7 @@ fn session_cookie(id: &SessionId, lifetime_secs: i64) -> cookie::Cookie<'static>
     build_cookie(SESSION_COOKIE, id.secret(), lifetime_secs)
 }
 
-/// Exchanges the code; if Scalekit says `invalid_client`, the secret may have been rotated:
-/// read it again once and retry.
+/// Exchanges the code (re-reading a rotated client secret once, see [`with_client_secret`]).
 async fn exchange(
     app: &App,
     code: &AuthorizationCode,
@@ -167,23 +167,17 @@ async fn exchange(
         .client_secret
         .as_ref()
         .expect("NEEDS.client_secret builds the cache");
-    let secret = secrets.get().await.map_err(|e| failures::secrets(&e))?;
     let verifier = &transaction.secrets.pkce_verifier;
-    match app
-        .scalekit
-        .exchange_code(&secret, code, redirect_uri, verifier)
-        .await
-    {
-        Err(IdpError::OAuth { error, .. }) if error == "invalid_client" => {
-            tracing::warn!("client secret rejected; re-reading it");
-            let secret = secrets.refresh().await.map_err(|e| failures::secrets(&e))?;
-            app.scalekit
-                .exchange_code(&secret, code, redirect_uri, verifier)
-                .await
-                .map_err(|e| failures::idp(&e))
-        }
-        other => other.map_err(|e| failures::idp(&e)),
-    }
+    with_client_secret(secrets, |secret| async move {
+        app.scalekit
+            .exchange_code(&secret, code, redirect_uri, verifier)
+            .await
+    })
+    .await
+    .map_err(|error| match error {
+        TokenCallError::Secret(e) => failures::secrets(&e),
+        TokenCallError::Idp(e) => failures::idp(&e),
+    })
 }
 
 /// A new login replaces the browser's previous session (organization switch, re-login): its

@@ -1195,10 +1195,17 @@ async fn a_used_refresh_token_gets_invalid_grant() {
         .expect("first use");
     let error = client.refresh(&secret(&idp), &token).await.unwrap_err();
     assert!(
-        matches!(&error, IdpError::OAuth { status: 400, error, .. } if error == "invalid_grant"),
+        matches!(
+            &error,
+            IdpError::OAuth {
+                status: 400,
+                error: OAuthError::InvalidGrant,
+                ..
+            }
+        ),
         "{error:?}"
     );
-    assert_eq!(error.oauth_error(), Some("invalid_grant"));
+    assert_eq!(error.oauth_error(), Some(&OAuthError::InvalidGrant));
 }
 
 #[tokio::test]
@@ -1208,7 +1215,11 @@ async fn a_revoked_refresh_token_gets_invalid_grant() {
     let token = RefreshToken::new(idp.issue_refresh_token_for("usr_bob", "org_globex"));
     idp.revoke_refresh_tokens("usr_bob");
     let error = client.refresh(&secret(&idp), &token).await.unwrap_err();
-    assert_eq!(error.oauth_error(), Some("invalid_grant"), "{error:?}");
+    assert_eq!(
+        error.oauth_error(),
+        Some(&OAuthError::InvalidGrant),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -1224,8 +1235,8 @@ async fn an_oauth_error_body_becomes_idp_error_oauth_with_status_error_and_descr
     assert!(
         matches!(
             &error,
-            IdpError::OAuth { status: 400, error, description }
-                if error == "invalid_grant" && description.as_deref() == Some("x")
+            IdpError::OAuth { status: 400, error: OAuthError::InvalidGrant, description }
+                if description.as_deref() == Some("x")
         ),
         "{error:?}"
     );
@@ -1304,7 +1315,14 @@ async fn a_wrong_client_secret_gets_invalid_client() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, IdpError::OAuth { status: 401, error, .. } if error == "invalid_client"),
+        matches!(
+            &error,
+            IdpError::OAuth {
+                status: 401,
+                error: OAuthError::InvalidClient,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }

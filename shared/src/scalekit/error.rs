@@ -66,12 +66,12 @@ pub enum IdpError {
     #[error("Scalekit could not be reached")]
     Unreachable(#[source] reqwest::Error),
     /// An OAuth error response (`{error, error_description}`).
-    #[error("Scalekit answered {status} {error}")]
+    #[error("Scalekit answered {status} {}", error.as_str())]
     OAuth {
         /// HTTP status.
         status: u16,
-        /// The OAuth `error` code, such as `invalid_grant` or `invalid_client`.
-        error: String,
+        /// The OAuth `error` code.
+        error: OAuthError,
         /// `error_description`, truncated.
         description: Option<String>,
     },
@@ -101,7 +101,7 @@ impl Eq for IdpError {}
 
 impl IdpError {
     /// The OAuth error code, if Scalekit sent one.
-    pub fn oauth_error(&self) -> Option<&str> {
+    pub fn oauth_error(&self) -> Option<&OAuthError> {
         match self {
             Self::OAuth { error, .. } => Some(error),
             _ => None,
@@ -114,5 +114,78 @@ impl IdpError {
         } else {
             Self::Unreachable(error.without_url())
         }
+    }
+}
+
+/// The `error` of a token-endpoint error response (RFC 6749 §5.2), parsed once where the answer
+/// is read so that no caller compares text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// The code or refresh token is invalid, expired, revoked or already used.
+    InvalidGrant,
+    /// Client authentication failed: for us, most often a client secret rotated under a container.
+    InvalidClient,
+    /// The request is malformed.
+    InvalidRequest,
+    /// The client may not use this grant.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The requested scope is invalid.
+    InvalidScope,
+    /// Any other code, truncated to 64 characters.
+    Other(String),
+}
+
+impl OAuthError {
+    /// Parses the wire value.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_grant" => Self::InvalidGrant,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_request" => Self::InvalidRequest,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            other => Self::Other(other.chars().take(64).collect()),
+        }
+    }
+
+    /// The wire value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OAuthError;
+
+    #[test]
+    fn oauth_error_codes_round_trip_and_unknown_ones_are_kept_truncated() {
+        for code in [
+            "invalid_grant",
+            "invalid_client",
+            "invalid_request",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "temporarily_unavailable",
+        ] {
+            assert_eq!(OAuthError::parse(code).as_str(), code);
+        }
+        assert_eq!(
+            OAuthError::parse("invalid_client"),
+            OAuthError::InvalidClient
+        );
+        assert_eq!(OAuthError::parse(&"x".repeat(100)).as_str().len(), 64);
     }
 }

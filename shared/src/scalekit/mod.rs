@@ -21,7 +21,7 @@ pub use authorize::{
     pkce_challenge, AuthorizationRequest, LoginTransaction, Prompt, DEFAULT_SCOPES,
 };
 pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User, LEEWAY_SECS};
-pub use error::{IdpError, TokenError};
+pub use error::{IdpError, OAuthError, TokenError};
 pub use token::TokenSet;
 
 use claims::{AudienceRule, Expectations, TokenKind};

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::body::read_capped;
-use super::error::IdpError;
+use super::error::{IdpError, OAuthError};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// Bodies larger than this are not read: a token response is a few kilobytes.
@@ -61,7 +61,7 @@ pub(crate) async fn request(
         return Err(match serde_json::from_slice::<OAuthErrorBody>(&body) {
             Ok(oauth) => IdpError::OAuth {
                 status: status.as_u16(),
-                error: oauth.error.chars().take(64).collect(),
+                error: OAuthError::parse(&oauth.error),
                 description: oauth
                     .error_description
                     .map(|d| d.chars().take(200).collect()),

@@ -20,9 +20,12 @@ use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::failures;
 use crate::http::{self, ApiError};
-use crate::scalekit::{unix_now, AccessTokenClaims, IdpError, ScalekitClient, TokenError, User};
+use crate::scalekit::{
+    unix_now, AccessTokenClaims, IdpError, OAuthError, ScalekitClient, TokenError, User,
+};
 use crate::secret::{AccessToken, SessionId};
 use crate::secrets::{SecretError, SessionKeys, Unsealed};
+use crate::token_calls::{with_client_secret, TokenCallError};
 use crate::App;
 
 /// Activity is written back at most this often (seconds), for the idle timeout.
@@ -377,25 +380,19 @@ async fn refreshed_record(
         .refresh_token
         .as_ref()
         .expect("rotate checked the refresh token");
-    let mut secret = secrets
-        .get()
-        .await
-        .map_err(|e| failed(unavailable_secrets(&e)))?;
-    let mut reread_secret = false;
-    let tokens = loop {
-        match app.scalekit.refresh(&secret, refresh_token).await {
-            Ok(tokens) => break tokens,
-            Err(IdpError::OAuth { error, .. }) if error == "invalid_client" && !reread_secret => {
-                reread_secret = true;
-                secret = secrets
-                    .refresh()
-                    .await
-                    .map_err(|e| failed(unavailable_secrets(&e)))?;
-            }
-            Err(IdpError::OAuth { error, .. }) if error == "invalid_grant" => {
-                return Err(Refused::Revoked)
-            }
-            Err(error) => return Err(failed(SessionError::Unavailable(failures::idp(&error)))),
+    let refreshed = with_client_secret(secrets, |secret| async move {
+        app.scalekit.refresh(&secret, refresh_token).await
+    })
+    .await;
+    let tokens = match refreshed {
+        Ok(tokens) => tokens,
+        Err(TokenCallError::Secret(e)) => return Err(failed(unavailable_secrets(&e))),
+        Err(TokenCallError::Idp(IdpError::OAuth {
+            error: OAuthError::InvalidGrant,
+            ..
+        })) => return Err(Refused::Revoked),
+        Err(TokenCallError::Idp(e)) => {
+            return Err(failed(SessionError::Unavailable(failures::idp(&e))))
         }
     };
     let token_failure = |e: &TokenError| failed(SessionError::Unavailable(failures::token(e)));

@@ -1,0 +1,41 @@
+//! Calls to Scalekit's token endpoint with the cached client secret, for every function that
+//! makes one (the callback's code exchange, the session check's refresh).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::scalekit::{IdpError, OAuthError};
+use crate::secret::ClientSecret;
+use crate::secrets::{SecretCache, SecretError};
+
+/// Why a token call with the client secret failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenCallError {
+    /// The client secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Scalekit refused or failed the call.
+    #[error(transparent)]
+    Idp(#[from] IdpError),
+}
+
+/// Runs `call` with the client secret. When Scalekit answers `invalid_client`, the secret may
+/// have been rotated under this container: it is read again (once) and the call retried.
+pub async fn with_client_secret<T, F, Fut>(
+    secrets: &SecretCache<ClientSecret>,
+    call: F,
+) -> Result<T, TokenCallError>
+where
+    F: Fn(Arc<ClientSecret>) -> Fut,
+    Fut: Future<Output = Result<T, IdpError>>,
+{
+    let secret = secrets.get().await?;
+    match call(secret).await {
+        Err(error) if error.oauth_error() == Some(&OAuthError::InvalidClient) => {
+            tracing::warn!("client secret rejected; re-reading it");
+            let secret = secrets.refresh().await?;
+            Ok(call(secret).await?)
+        }
+        other => Ok(other?),
+    }
+}
