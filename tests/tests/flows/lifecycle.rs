@@ -516,3 +516,35 @@ async fn the_profile_pages_sign_out_form_works_as_a_browser_sends_it() {
     browser.absorb(&response);
     assert!(stack.session_items().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_rotated_client_secret_is_re_read_once_by_a_refresh_and_the_session_lives_on() {
+    let stack = Stack::start().await;
+    let apps = apps(&stack);
+    let mut browser = signed_in_browser(&stack, &apps, "usr_bob", None).await;
+    // The refresh container reads, and caches, the secret of the day.
+    let response = call!(refresh::handle, &apps.refresh, browser, "refresh-signed-in");
+    assert_eq!(response.status(), 204, "{}", body_text(&response));
+
+    // Rotate: Scalekit and Secrets Manager now both hold the new secret.
+    stack.idp.set_client_secret("rotated-client-secret-value");
+    stack
+        .secrets
+        .put_secret_value()
+        .secret_id(&stack.env["SCALEKIT_CLIENT_SECRET_ARN"])
+        .secret_string("rotated-client-secret-value")
+        .send()
+        .await
+        .expect("rotate the client secret");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await; // past the re-read rate limit
+
+    let response = call!(refresh::handle, &apps.refresh, browser, "refresh-signed-in");
+    assert_eq!(response.status(), 204, "{}", body_text(&response));
+    assert_eq!(
+        stack.idp.requests(Endpoint::Token),
+        4,
+        "code exchange, first refresh, the old secret refused, the retry with the new one"
+    );
+    let response = call!(session::handle, &apps.session, browser, "session-signed-in");
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+}
