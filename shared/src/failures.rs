@@ -7,10 +7,11 @@ use crate::http::ApiError;
 use crate::scalekit::{IdpError, OAuthError, TokenError};
 use crate::secrets::SecretError;
 use crate::session::StoreError;
+use crate::telemetry::Chain;
 
 /// Secrets Manager could not give us a secret.
 pub fn secrets(error: &SecretError) -> ApiError {
-    tracing::error!(error = %error, "secret unavailable");
+    tracing::error!(error = %Chain(error), "secret unavailable");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "secrets_unavailable",
@@ -51,7 +52,7 @@ pub fn logout_failed(cause: &ApiError) -> ApiError {
 
 /// The session table failed.
 pub fn store(error: &StoreError) -> ApiError {
-    tracing::error!(error = %error, "session store failed");
+    tracing::error!(error = %Chain(error), "session store failed");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "session_store_unavailable",
@@ -61,7 +62,7 @@ pub fn store(error: &StoreError) -> ApiError {
 
 /// A call to Scalekit's token endpoint failed.
 pub fn idp(error: &IdpError) -> ApiError {
-    tracing::warn!(error = %error, "token endpoint call failed");
+    tracing::warn!(error = %Chain(error), "token endpoint call failed");
     match error {
         IdpError::Timeout => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,

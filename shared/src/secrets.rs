@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::config::{SecretSetting, MIN_SESSION_SECRET_LEN};
 use crate::crypto::{KeyRing, SealingKey};
 use crate::secret::ClientSecret;
+use crate::telemetry::Chain;
 
 /// How long a secret read from Secrets Manager is used before it is read again. Rotation is also
 /// picked up immediately through [`SecretCache::refresh`]; the TTL bounds how long a container can
@@ -21,8 +22,11 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 #[non_exhaustive]
 pub enum SecretError {
     /// Secrets Manager failed or is unreachable.
-    #[error("Secrets Manager is unavailable: {0}")]
-    Unavailable(String),
+    #[error("Secrets Manager is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Secrets Manager has no such secret, or no such version of it.
+    #[error("secret {0} not found")]
+    NotFound(String),
     /// The secret exists but is not usable (empty, too short, wrong JSON).
     #[error("secret {0} is not usable: {1}")]
     Invalid(String, &'static str),
@@ -394,11 +398,11 @@ impl<T: SecretKind> Inner<T> {
         }
         match self.read_raw(Some("AWSPREVIOUS")).await {
             Ok(previous) => Ok(Some(previous)),
-            Err(SecretError::Unavailable(reason)) if !reason.contains("ResourceNotFound") => {
-                tracing::warn!(%reason, "previous secret version not read");
-                Err(SecretError::Unavailable(reason))
+            Err(SecretError::NotFound(_)) => Ok(None),
+            Err(error) => {
+                tracing::warn!(error = %Chain(&error), "previous secret version not read");
+                Err(error)
             }
-            Err(_) => Ok(None),
         }
     }
 
@@ -417,9 +421,13 @@ impl<T: SecretKind> Inner<T> {
             .send()
             .await
             .map_err(|e| {
-                SecretError::Unavailable(
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                )
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    SecretError::NotFound(id.clone())
+                } else {
+                    SecretError::Unavailable(Box::new(e))
+                }
             })?;
         tracing::info!(secret = %id, stage = stage.unwrap_or("AWSCURRENT"), "secret read from Secrets Manager");
         output

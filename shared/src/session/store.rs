@@ -21,8 +21,8 @@ use crate::crypto::{KeyRing, OpenError};
 #[non_exhaustive]
 pub enum StoreError {
     /// DynamoDB failed, timed out or throttled past the SDK's retries.
-    #[error("session store unavailable: {0}")]
-    Unavailable(String),
+    #[error("session store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The item exists but cannot be read: missing attributes, edited, or not one of ours.
     #[error("session record unreadable: {0}")]
     Corrupt(&'static str),
@@ -52,7 +52,7 @@ fn unavailable<E>(error: SdkError<E>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+    StoreError::Unavailable(Box::new(error))
 }
 
 /// Whether a write failed only its condition expression (another writer got there first).

@@ -9,6 +9,7 @@ use flow_tests::stack::{EndlessAnswers, ThrottlingProxy};
 use flow_tests::{Browser, Stack};
 use scalekit_dev::Misbehaviour;
 use shared::session::cookies::SESSION_COOKIE;
+use shared::telemetry::Chain;
 
 use crate::support::{sign_in, signed_in};
 
@@ -184,10 +185,8 @@ async fn aws_answers_that_never_end_are_cut_off_at_the_cap_not_read_until_the_ti
     let app = stack.app_via(session::NEEDS, &endless.url);
 
     let error = app.session_keys.get().await.unwrap_err();
-    assert!(
-        error.to_string().contains("length limit exceeded"),
-        "{error}"
-    );
+    let chain = Chain(&error).to_string();
+    assert!(chain.contains("length limit exceeded"), "{chain}");
 
     let (_, keys) = stack.session_store();
     let store = app
@@ -195,10 +194,8 @@ async fn aws_answers_that_never_end_are_cut_off_at_the_cap_not_read_until_the_ti
         .as_ref()
         .expect("the session function has a table");
     let error = store.load("any-session", &keys.tokens).await.unwrap_err();
-    assert!(
-        error.to_string().contains("length limit exceeded"),
-        "{error}"
-    );
+    let chain = Chain(&error).to_string();
+    assert!(chain.contains("length limit exceeded"), "{chain}");
 
     // Each of the SDK's attempts stops near the cap; what the endpoint managed to send beyond
     // it sits in the two sockets' buffers, never in the function's memory.
