@@ -30,6 +30,10 @@ pub enum StartupError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The configuration names AWS resources (a table, a secret ARN) but no AWS SDK
+    /// configuration was given to reach them.
+    #[error("{0} is configured but no AWS configuration was given")]
+    NoAws(&'static str),
 }
 
 impl App {
@@ -61,7 +65,8 @@ impl App {
             (Some(table), Some(sdk)) => {
                 Some(SessionStore::new(crate::aws::dynamodb(sdk), table.clone()))
             }
-            _ => None,
+            (Some(_), None) => return Err(StartupError::NoAws("SESSION_TABLE")),
+            (None, _) => None,
         };
         Ok(Self {
             config,
@@ -97,6 +102,22 @@ impl App {
         }
     }
 
+    /// The session table. Present in every function whose `Needs` ask for it: the configuration
+    /// requires `SESSION_TABLE` then, and [`App::new`] refuses to start without a way to reach it.
+    pub fn sessions(&self) -> &SessionStore {
+        self.sessions
+            .as_ref()
+            .expect("Needs.session_table: the configuration and App::new guarantee the table")
+    }
+
+    /// The client secret. Present in every function whose `Needs` ask for it (the configuration
+    /// requires it then).
+    pub fn client_secret(&self) -> &SecretCache<ClientSecret> {
+        self.client_secret
+            .as_ref()
+            .expect("Needs.client_secret: the configuration guarantees the client secret")
+    }
+
     /// Idle timeout in seconds.
     pub fn idle_timeout_secs(&self) -> i64 {
         self.config.idle_timeout.as_secs() as i64
@@ -105,5 +126,41 @@ impl App {
     /// Absolute session lifetime in seconds.
     pub fn session_lifetime_secs(&self) -> i64 {
         self.config.session_lifetime.as_secs() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_table_without_aws_configuration_is_refused_at_start_up() {
+        let env = [
+            ("SCALEKIT_ENVIRONMENT_URL", "https://acme.scalekit.dev"),
+            ("SCALEKIT_CLIENT_ID", "skc_1"),
+            (
+                "SESSION_SECRET",
+                "test-session-secret-0123456789abcdef-0123456789",
+            ),
+            ("SESSION_TABLE", "sessions"),
+        ];
+        let needs = Needs {
+            client_secret: false,
+            session_table: true,
+        };
+        let config = Config::from_lookup(
+            |name| {
+                env.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            },
+            needs,
+        )
+        .expect("valid configuration");
+        let error = App::new(config, None).err();
+        assert!(
+            matches!(error, Some(StartupError::NoAws("SESSION_TABLE"))),
+            "{error:?}"
+        );
     }
 }

@@ -133,7 +133,7 @@ impl Apps {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let id_token = tokens.id_token.clone().ok_or("no ID token")?;
+        let id_token = tokens.id_token.clone();
         let claims = timed(
             &mut steps[2],
             app.scalekit

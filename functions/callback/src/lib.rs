@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, query_param, ApiError};
-use shared::scalekit::{unix_now, TokenSet};
+use shared::scalekit::{unix_now, CodeTokens};
 use shared::secret::{AuthorizationCode, SessionId};
 use shared::secrets::Unsealed;
 use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
@@ -97,20 +97,14 @@ async fn callback(
         &transaction,
     )
     .await?;
-    let id_token = tokens
-        .id_token
-        .as_ref()
-        .expect("exchange_code requires an id_token");
+    let id_token = &tokens.id_token;
     let claims = app
         .scalekit
         .verify_id_token(id_token, Some(&transaction.secrets.nonce))
         .await
         .map_err(|e| failures::token(&e))?;
 
-    let sessions = app
-        .sessions
-        .as_ref()
-        .expect("NEEDS.session_table builds the store");
+    let sessions = app.sessions();
     let session_id = new_session_id();
     let now = unix_now();
     let record = SessionRecord {
@@ -162,11 +156,8 @@ async fn exchange(
     code: &AuthorizationCode,
     redirect_uri: &str,
     transaction: &Transaction,
-) -> Result<TokenSet, ApiError> {
-    let secrets = app
-        .client_secret
-        .as_ref()
-        .expect("NEEDS.client_secret builds the cache");
+) -> Result<CodeTokens, ApiError> {
+    let secrets = app.client_secret();
     let verifier = &transaction.secrets.pkce_verifier;
     with_client_secret(secrets, |secret| async move {
         app.scalekit

@@ -66,10 +66,7 @@ async fn end_local_session(app: &App, req: &Request) -> Result<Option<IdToken>, 
     let Some(session_id) = http::request_cookie(req, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let sessions = app
-        .sessions
-        .as_ref()
-        .expect("NEEDS.session_table builds the store");
+    let sessions = app.sessions();
     let keys = app
         .session_keys
         .get()

@@ -156,7 +156,7 @@ async fn code_flow(
     idp: &DevScalekit,
     client: &ScalekitClient,
     user: &str,
-) -> (TokenSet, LoginTransaction) {
+) -> (CodeTokens, LoginTransaction) {
     let tx = LoginTransaction::new_random();
     let challenge = pkce_challenge(&tx.pkce_verifier);
     let url = client.authorization_url(
@@ -1042,7 +1042,7 @@ async fn a_real_id_token_is_refused_where_an_access_token_is_expected() {
     let idp = start().await;
     let client = client_for(&idp);
     let (tokens, _) = code_flow(&idp, &client, "usr_bob").await;
-    let id_token = tokens.id_token.expect("the code flow returns an ID token");
+    let id_token = tokens.id_token;
     assert_eq!(
         client
             .verify_access_token(&AccessToken::new(id_token.secret()))
@@ -1088,7 +1088,7 @@ async fn real_id_and_access_tokens_are_refused_as_idp_initiated_login_tokens() {
     let idp = start().await;
     let client = client_for(&idp);
     let (tokens, _) = code_flow(&idp, &client, "usr_bob").await;
-    let id_token = tokens.id_token.expect("the code flow returns an ID token");
+    let id_token = tokens.id_token;
     for token in [id_token.secret(), tokens.access_token.secret()] {
         assert_eq!(
             client.verify_idp_initiated_login(token).await.unwrap_err(),
@@ -1127,7 +1127,7 @@ async fn a_real_sign_in_exchanges_its_code_for_tokens_whose_id_token_verifies_wi
         .as_ref()
         .is_some_and(|t| !t.secret().is_empty()));
     assert_eq!(tokens.expires_in, 299);
-    let id_token = tokens.id_token.as_ref().expect("an ID token");
+    let id_token = &tokens.id_token;
     let claims = client
         .verify_id_token(id_token, Some(&tx.nonce))
         .await
@@ -1359,6 +1359,34 @@ async fn a_token_response_is_read_up_to_64_kib_and_refused_one_byte_past_it() {
 }
 
 #[tokio::test]
+async fn a_code_exchange_answered_without_an_id_token_is_refused() {
+    let server = stub(|_| {
+        http_response(
+            "200 OK",
+            "Content-Type: application/json\r\n",
+            r#"{"access_token":"a","refresh_token":"r","expires_in":60}"#,
+        )
+    });
+    let client = ScalekitClient::new(ScalekitSettings::new(&server.url, "skc_1")).expect("client");
+    let error = client
+        .exchange_code(
+            &ClientSecret::new("s"),
+            &AuthorizationCode::new("c"),
+            REDIRECT_URI,
+            &LoginTransaction::new_random().pkce_verifier,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            IdpError::InvalidResponse("no id_token in the code exchange")
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     // The dev server never redirects its token endpoint, so a stub does: following the 302
     // would reach a 200 with a usable token response.
@@ -1476,7 +1504,7 @@ async fn debug_output_of_the_client_and_a_token_set_contains_no_token_or_secret(
     let idp = start().await;
     let client = client_for(&idp);
     let (tokens, tx) = code_flow(&idp, &client, "usr_bob").await;
-    let id_token = tokens.id_token.as_ref().expect("an ID token");
+    let id_token = &tokens.id_token;
     client
         .verify_id_token(id_token, Some(&tx.nonce))
         .await

@@ -22,7 +22,7 @@ pub use authorize::{
 };
 pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User, LEEWAY_SECS};
 pub use error::{IdpError, OAuthError, TokenError};
-pub use token::TokenSet;
+pub use token::{CodeTokens, TokenSet};
 
 use claims::{AudienceRule, Expectations, TokenKind};
 use jwks::JwksCache;
@@ -164,7 +164,7 @@ impl ScalekitClient {
         code: &AuthorizationCode,
         redirect_uri: &str,
         verifier: &PkceVerifier,
-    ) -> Result<TokenSet, IdpError> {
+    ) -> Result<CodeTokens, IdpError> {
         let tokens = token::request(
             &self.http,
             &self.token_url,
@@ -178,12 +178,7 @@ impl ScalekitClient {
             ],
         )
         .await?;
-        if tokens.id_token.is_none() {
-            return Err(IdpError::InvalidResponse(
-                "no id_token in the code exchange",
-            ));
-        }
-        Ok(tokens)
+        tokens.try_into()
     }
 
     /// Uses a refresh token. Scalekit invalidates it and returns a new one.

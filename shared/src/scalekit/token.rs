@@ -24,6 +24,35 @@ pub struct TokenSet {
     pub expires_in: u64,
 }
 
+/// Tokens from an authorization-code exchange, where the ID token is required.
+#[derive(Debug)]
+pub struct CodeTokens {
+    /// The access token (a JWT).
+    pub access_token: AccessToken,
+    /// Present when `offline_access` was granted.
+    pub refresh_token: Option<RefreshToken>,
+    /// The ID token, not yet verified.
+    pub id_token: IdToken,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
+
+impl TryFrom<TokenSet> for CodeTokens {
+    type Error = IdpError;
+
+    fn try_from(tokens: TokenSet) -> Result<Self, IdpError> {
+        let id_token = tokens.id_token.ok_or(IdpError::InvalidResponse(
+            "no id_token in the code exchange",
+        ))?;
+        Ok(Self {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            id_token,
+            expires_in: tokens.expires_in,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,

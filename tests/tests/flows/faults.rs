@@ -189,10 +189,7 @@ async fn aws_answers_that_never_end_are_cut_off_at_the_cap_not_read_until_the_ti
     assert!(chain.contains("length limit exceeded"), "{chain}");
 
     let (_, keys) = stack.session_store();
-    let store = app
-        .sessions
-        .as_ref()
-        .expect("the session function has a table");
+    let store = app.sessions();
     let error = store.load("any-session", &keys.tokens).await.unwrap_err();
     let chain = Chain(&error).to_string();
     assert!(chain.contains("length limit exceeded"), "{chain}");
