@@ -17,8 +17,16 @@ fn secure_builder(status: StatusCode) -> lambda_http::http::response::Builder {
         .header(header::REFERRER_POLICY, "no-referrer")
 }
 
-/// A 302 to `location`.
+/// A 302 to `location`. Every location this product builds is a serialised URL or a checked
+/// path; one that still cannot be a header value is a bug, answered with a 500, never a panic.
 pub fn redirect(location: &str) -> Response<Body> {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        tracing::error!("redirect location is not a valid header value");
+        return json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": "internal_error" }),
+        );
+    };
     secure_builder(StatusCode::FOUND)
         .header(header::LOCATION, location)
         .body(Body::Empty)
@@ -317,6 +325,15 @@ pub fn public_origin(req: &Request, configured: Option<&str>) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_location_that_cannot_be_a_header_is_a_500_not_a_panic() {
+        assert_eq!(redirect("/dashboard").status(), StatusCode::FOUND);
+        assert_eq!(
+            redirect("/a\r\nSet-Cookie: x=y").status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 
     #[test]
     fn html_escaping_covers_markup_and_attribute_quotes() {

@@ -44,7 +44,7 @@ impl Prompt {
 
 /// The per-transaction secrets of one login: `state`, `nonce` and the PKCE verifier.
 ///
-/// Built only by [`LoginTransaction::new_random`]; the verifier is deliberately not `Clone`.
+/// Built only by [`LoginTransaction::new_random`].
 #[derive(Debug)]
 pub struct LoginTransaction {
     /// CSRF state, echoed back on the callback.
