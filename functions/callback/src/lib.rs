@@ -137,7 +137,7 @@ async fn callback(
     );
     http::set_cookie(
         &mut response,
-        &access_token_cookie(tokens.access_token.secret(), tokens.expires_in),
+        &access_token_cookie(tokens.access_token.secret(), tokens.expires_in as i64),
     );
     http::set_cookie(
         &mut response,

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cookie::Cookie;
 use lambda_http::{Body, Request, Response};
 
-use super::cookies::{build_cookie, session_cookie_removals, ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
+use super::cookies::{
+    access_token_cookie, session_cookie_removals, ACCESS_TOKEN_COOKIE, SESSION_COOKIE,
+};
 use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::failures;
@@ -202,11 +204,7 @@ async fn usable_access_token(
 }
 
 fn access_cookie(token: &AccessToken, access: &AccessTokenClaims, now: i64) -> Cookie<'static> {
-    build_cookie(
-        ACCESS_TOKEN_COOKIE,
-        token.secret(),
-        access.expires_at - now - 60,
-    )
+    access_token_cookie(token.secret(), access.expires_at - now)
 }
 
 fn signed_in(

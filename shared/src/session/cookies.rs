@@ -32,9 +32,17 @@ pub fn expired_cookie(name: &str) -> Cookie<'static> {
     build_cookie(name, "", 0)
 }
 
-/// The `accessToken` cookie: expires a minute before the token does, as in the seed.
-pub fn access_token_cookie(token: &str, expires_in: u64) -> Cookie<'static> {
-    build_cookie(ACCESS_TOKEN_COOKIE, token, expires_in as i64 - 60)
+/// The `accessToken` cookie expires this long before the token does, as in the seed, so the
+/// browser never sends a token about to lapse.
+const ACCESS_TOKEN_COOKIE_MARGIN_SECS: i64 = 60;
+
+/// The `accessToken` cookie for a token valid `expires_in` more seconds.
+pub fn access_token_cookie(token: &str, expires_in: i64) -> Cookie<'static> {
+    build_cookie(
+        ACCESS_TOKEN_COOKIE,
+        token,
+        expires_in - ACCESS_TOKEN_COOKIE_MARGIN_SECS,
+    )
 }
 
 /// Expires the session and access-token cookies.
