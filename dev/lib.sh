@@ -53,23 +53,6 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
-# Waits until http://127.0.0.1:$1$2 answers, or fails after ~30 s.
-wait_for_http() {
-  local port="$1" path="${2:-/}"
-  for _ in $(seq 1 150); do
-    if python3 - "$port" "$path" <<'PY' 2>/dev/null; then return 0; fi
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=1)
-except urllib.error.HTTPError:
-    pass
-PY
-    sleep 0.2
-  done
-  log "nothing answered on port $port"
-  return 1
-}
-
 PIDS=()
 stop_started() {
   for pid in "${PIDS[@]:-}"; do
@@ -89,7 +72,7 @@ start_moto() {
   port="$(free_port)"
   "$VENV/bin/python" "$ROOT/dev/moto-server.py" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
   PIDS+=("$!")
-  wait_for_http "$port" /moto-api/ || { cat "$log" >&2; return 1; }
+  await_answers "$port" 30 "GET /moto-api/ any" || { cat "$log" >&2; return 1; }
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
@@ -102,37 +85,18 @@ random_secret() {
   python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(64)))'
 }
 
-# Waits until GET http://127.0.0.1:$1$2 answers with status $3, or fails after $4 seconds.
-wait_for_status() {
-  local port="$1" path="$2" want="$3" timeout="${4:-30}"
-  python3 - "$port" "$path" "$want" "$timeout" <<'PY'
-import sys, time, urllib.request, urllib.error
-port, path, want, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-deadline = time.monotonic() + timeout
-while time.monotonic() < deadline:
-    try:
-        status = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).status
-    except urllib.error.HTTPError as e:
-        status = e.code
-    except OSError:
-        status = None
-    if status == want:
-        sys.exit(0)
-    time.sleep(0.3)
-sys.exit(1)
-PY
-}
-
-# Sends, at once, each "METHOD /path STATUS" request to 127.0.0.1:$1 until it answers that status
-# (cargo lambda watch starts a function on its first request); fails after 300 s.
-warm_up() {
-  local port="$1"
-  shift
-  python3 - "$port" "$@" <<'PY'
+# The one polling helper: sends, in parallel, each "METHOD /path STATUS" request to
+# 127.0.0.1:$1 until it answers with that status (`any`: any HTTP answer at all), for at most $2
+# seconds in all. Redirects are not followed. cargo lambda watch starts a function on its first
+# request, so a request may itself take long: each gets the time that is left.
+await_answers() {
+  local port="$1" timeout="$2"
+  shift 2
+  python3 - "$port" "$timeout" "$@" <<'PY'
 import sys, time, urllib.request, urllib.error
 from concurrent.futures import ThreadPoolExecutor
 
-port = sys.argv[1]
+port, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
@@ -142,23 +106,22 @@ opener = urllib.request.build_opener(NoRedirect)
 
 def until(spec):
     method, path, want = spec.split()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
         try:
-            status = opener.open(request, timeout=300).status
+            status = opener.open(request, timeout=max(left, 0.1)).status
         except urllib.error.HTTPError as e:
             status = e.code
         except OSError:
             status = None
-        if status == int(want):
+        if status is not None and (want == "any" or status == int(want)):
             return True
-        time.sleep(0.5)
-    print(f"{method} {path}: no {want} answer", file=sys.stderr)
+        time.sleep(0.2)
+    print(f"{method} {path} on port {port}: no {want} answer", file=sys.stderr)
     return False
 
-with ThreadPoolExecutor(len(sys.argv) - 2) as pool:
-    sys.exit(0 if all(pool.map(until, sys.argv[2:])) else 1)
+with ThreadPoolExecutor(len(sys.argv) - 3) as pool:
+    sys.exit(0 if all(pool.map(until, sys.argv[3:])) else 1)
 PY
 }
 
