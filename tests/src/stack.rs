@@ -109,6 +109,19 @@ impl Stack {
         App::new(self.config(needs), Some(&sdk)).expect("app builds")
     }
 
+    /// Rotates the Scalekit client secret as an operator does: Scalekit and Secrets Manager both
+    /// hold `value` afterwards (warm containers still cache the old one).
+    pub async fn rotate_client_secret(&self, value: &str) {
+        self.idp.set_client_secret(value);
+        self.secrets
+            .put_secret_value()
+            .secret_id(&self.env["SCALEKIT_CLIENT_SECRET_ARN"])
+            .secret_string(value)
+            .send()
+            .await
+            .expect("rotate the client secret");
+    }
+
     /// The session table as the functions see it, with the keys of [`SESSION_SECRET`].
     pub fn session_store(&self) -> (SessionStore, SessionKeys) {
         (

@@ -251,15 +251,9 @@ async fn a_rotated_client_secret_is_re_read_once_and_the_login_completes() {
     assert_eq!(first.status(), 302);
 
     // Rotate: Scalekit and Secrets Manager now both hold the new secret.
-    stack.idp.set_client_secret("rotated-client-secret-value");
     stack
-        .secrets
-        .put_secret_value()
-        .secret_id(&stack.env["SCALEKIT_CLIENT_SECRET_ARN"])
-        .secret_string("rotated-client-secret-value")
-        .send()
-        .await
-        .unwrap();
+        .rotate_client_secret("rotated-client-secret-value")
+        .await;
     tokio::time::sleep(Duration::from_secs(5)).await; // past the re-read rate limit
 
     let response = sign_in(

@@ -527,15 +527,9 @@ async fn a_rotated_client_secret_is_re_read_once_by_a_refresh_and_the_session_li
     assert_eq!(response.status(), 204, "{}", body_text(&response));
 
     // Rotate: Scalekit and Secrets Manager now both hold the new secret.
-    stack.idp.set_client_secret("rotated-client-secret-value");
     stack
-        .secrets
-        .put_secret_value()
-        .secret_id(&stack.env["SCALEKIT_CLIENT_SECRET_ARN"])
-        .secret_string("rotated-client-secret-value")
-        .send()
-        .await
-        .expect("rotate the client secret");
+        .rotate_client_secret("rotated-client-secret-value")
+        .await;
     tokio::time::sleep(std::time::Duration::from_secs(5)).await; // past the re-read rate limit
 
     let response = call!(refresh::handle, &apps.refresh, browser, "refresh-signed-in");
