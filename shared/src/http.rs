@@ -131,14 +131,26 @@ impl ApiError {
 
 /// A minimal, self-contained page for a failed sign-in, with a way to start again.
 pub fn error_page(code: &str, message: &str) -> String {
+    page(
+        "Sign-in problem",
+        &format!(
+            "<h1>That did not work</h1><p>{}</p><p><code>{}</code></p>\
+             <p><a href=\"/api/login\">Try again</a></p>",
+            escape_html(message),
+            escape_html(code)
+        ),
+    )
+}
+
+/// The shell every page of this product shares: `title` is escaped here, `body` is HTML whose
+/// dynamic parts the caller has escaped with [`escape_html`].
+pub fn page(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in problem</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"></head>\
          <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\">\
-         <h1>That did not work</h1><p>{}</p><p><code>{}</code></p>\
-         <p><a href=\"/api/login\">Try again</a></p></body></html>",
-        escape_html(message),
-        escape_html(code)
+         {body}</body></html>",
+        escape_html(title)
     )
 }
 

@@ -121,18 +121,18 @@ fn confirmation_page(params: &LoginParams, stay: &str) -> String {
             )
         })
         .collect();
-    format!(
-        concat!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in again?</title>"#,
-            r#"<meta name="viewport" content="width=device-width"></head>"#,
-            r#"<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto">"#,
-            r#"<h1>Sign in again?</h1><p>You are already signed in. A link on another site asked "#,
-            r#"to start a new sign-in, which may switch you to another account.</p>"#,
-            r#"<form method="get" action="/api/login">{fields}"#,
-            r#"<button type="submit" id="continue-sign-in">Continue to sign in</button></form>"#,
-            r#"<p><a href="{stay}">Stay signed in</a></p></body></html>"#
+    http::page(
+        "Sign in again?",
+        &format!(
+            concat!(
+                r#"<h1>Sign in again?</h1><p>You are already signed in. A link on another site asked "#,
+                r#"to start a new sign-in, which may switch you to another account.</p>"#,
+                r#"<form method="get" action="/api/login">{fields}"#,
+                r#"<button type="submit" id="continue-sign-in">Continue to sign in</button></form>"#,
+                r#"<p><a href="{stay}">Stay signed in</a></p>"#
+            ),
+            fields = fields,
+            stay = http::escape_html(stay)
         ),
-        fields = fields,
-        stay = http::escape_html(stay)
     )
 }

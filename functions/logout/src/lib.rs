@@ -108,19 +108,18 @@ fn logout_failed(req: &Request, app: &App, error: &ApiError) -> Response<Body> {
 
 /// A small page with one same-site POST to `/api/logout`; `text` is static, never input.
 fn sign_out_page(heading: &str, text: &str, button: &str) -> String {
-    let [heading, text, button] = [heading, text, button].map(http::escape_html);
-    format!(
-        concat!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{heading}</title>"#,
-            r#"<meta name="viewport" content="width=device-width"></head>"#,
-            r#"<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto">"#,
-            r#"<h1>{heading}</h1><p>{text}</p>"#,
-            r#"<form method="post" action="/api/logout"><button type="submit" id="sign-out">{button}</button></form>"#,
-            r#"</body></html>"#
+    let [escaped_heading, text, button] = [heading, text, button].map(http::escape_html);
+    http::page(
+        heading,
+        &format!(
+            concat!(
+                r#"<h1>{heading}</h1><p>{text}</p>"#,
+                r#"<form method="post" action="/api/logout"><button type="submit" id="sign-out">{button}</button></form>"#
+            ),
+            heading = escaped_heading,
+            text = text,
+            button = button
         ),
-        heading = heading,
-        text = text,
-        button = button
     )
 }
 

@@ -11,7 +11,7 @@ use scalekit_dev::Misbehaviour;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::telemetry::Chain;
 
-use crate::support::{sign_in, signed_in};
+use crate::support::{login_with, sign_in, signed_in};
 
 #[tokio::test]
 async fn brief_dynamodb_throttling_is_absorbed_by_the_sdk_retries() {
@@ -142,15 +142,11 @@ async fn keys_endpoint_down_with_keys_cached_does_not_stop_logins() {
 async fn a_token_answer_that_never_ends_is_a_502_at_the_callback_not_a_timeout() {
     let stack = Stack::start().await;
     let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    stack.idp.misbehave(Misbehaviour::TokenEndlessBody);
-    let mut browser = Browser::new();
-    let response = sign_in(
+    let (response, _) = login_with(
         &stack,
         &login_app,
         &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
+        Some(Misbehaviour::TokenEndlessBody),
     )
     .await;
     assert_eq!(response.status(), 502, "{}", body_text(&response));
@@ -162,15 +158,11 @@ async fn a_token_answer_that_never_ends_is_a_502_at_the_callback_not_a_timeout()
 async fn a_key_set_that_never_ends_is_a_502_at_the_callback() {
     let stack = Stack::start().await;
     let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    stack.idp.misbehave(Misbehaviour::KeysEndlessBody);
-    let mut browser = Browser::new();
-    let response = sign_in(
+    let (response, _) = login_with(
         &stack,
         &login_app,
         &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
+        Some(Misbehaviour::KeysEndlessBody),
     )
     .await;
     assert_eq!(response.status(), 502, "{}", body_text(&response));
