@@ -1,13 +1,134 @@
-//! How each dependency failure reaches the user: the status and stable code of the design's
-//! failure table. Scalekit failing gives 502/504, our own stores failing gives 503.
+//! The failure catalogue: every expected failure a request can end in, with its status, stable
+//! code and message, in this one file (README, "Failure behaviour", is its table). Requests we
+//! refuse are 4xx; Scalekit failing gives 502/504; our own stores failing gives 503. Handlers and
+//! the session check return causes; this module alone turns them into answers (and logs them).
 
 use lambda_http::http::StatusCode;
 
 use crate::http::ApiError;
 use crate::scalekit::{IdpError, OAuthError, TokenError};
 use crate::secrets::SecretError;
-use crate::session::StoreError;
+use crate::session::{StoreError, TransactionError, Unavailable};
 use crate::telemetry::Chain;
+
+// Requests we refuse ------------------------------------------------------------------------
+
+/// A query parameter appears more than once (a repeated `state` or `code` is never legitimate).
+pub const REPEATED_PARAMETER: ApiError = ApiError::bad_request(
+    "invalid_request",
+    "A query parameter was given more than once.",
+);
+
+/// No `APP_BASE_URL` and no usable `Host` header to build our own URLs from.
+pub const INVALID_HOST: ApiError =
+    ApiError::bad_request("invalid_host", "The request has no usable Host header.");
+
+/// A state-changing request from another site.
+pub const CROSS_SITE_REQUEST: ApiError = ApiError::new(
+    StatusCode::FORBIDDEN,
+    "cross_site_request",
+    "Cross-site requests are not allowed.",
+);
+
+/// A header (a `Cookie` header included) larger than any this product produces.
+pub const HEADER_TOO_LARGE: ApiError = ApiError::new(
+    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    "request_header_too_large",
+    "A request header or cookie is too large.",
+);
+
+/// A query string larger than any this product produces.
+pub const URI_TOO_LONG: ApiError = ApiError::new(
+    StatusCode::URI_TOO_LONG,
+    "uri_too_long",
+    "The request URL is too long.",
+);
+
+/// `/api/refresh` with another method than `POST`.
+pub const POST_ONLY: ApiError = ApiError::new(
+    StatusCode::METHOD_NOT_ALLOWED,
+    "method_not_allowed",
+    "Use POST.",
+);
+
+/// No usable session: none, expired, revoked or logged out.
+pub const SIGNED_OUT: ApiError =
+    ApiError::unauthorized("unauthenticated", "You are not signed in.");
+
+/// Login parameters (`/api/login`), each refused before it reaches Scalekit.
+pub mod login {
+    use crate::http::ApiError;
+
+    /// `prompt` other than Scalekit's four values.
+    pub const INVALID_PROMPT: ApiError = ApiError::bad_request(
+        "invalid_prompt",
+        "prompt must be one of login, create, select_account or none.",
+    );
+    // The message names the limit.
+    const _: () = assert!(crate::return_to::MAX_LEN == 512);
+    /// `return_to` that is not a same-site path, or is too long.
+    pub const INVALID_RETURN_TO: ApiError = ApiError::bad_request(
+        "invalid_return_to",
+        "return_to must be a path on this site of at most 512 characters, such as /dashboard.",
+    );
+    /// `organization_id` that is not a Scalekit identifier.
+    pub const INVALID_ORGANIZATION_ID: ApiError =
+        parameter("organization_id is not a valid identifier.");
+    /// `connection_id` that is not a Scalekit identifier.
+    pub const INVALID_CONNECTION_ID: ApiError =
+        parameter("connection_id is not a valid identifier.");
+    /// `login_hint` that cannot be an email address.
+    pub const INVALID_LOGIN_HINT: ApiError = parameter("login_hint must be an email address.");
+    /// `domain_hint` that is not a domain name.
+    pub const INVALID_DOMAIN_HINT: ApiError = parameter("domain_hint must be a domain name.");
+    /// `provider` that is not a provider name.
+    pub const INVALID_PROVIDER: ApiError = parameter("provider is not a valid provider name.");
+
+    const fn parameter(message: &'static str) -> ApiError {
+        ApiError::bad_request("invalid_parameter", message)
+    }
+}
+
+/// The callback without its `code` or `state`.
+pub const CALLBACK_INCOMPLETE: ApiError = ApiError::bad_request(
+    "invalid_request",
+    "The sign-in response is missing its code or state.",
+);
+
+/// The callback's login transaction cookie is missing, expired or does not match `state`.
+pub fn transaction(error: &TransactionError) -> ApiError {
+    tracing::warn!(reason = %error, "login transaction rejected");
+    match error {
+        TransactionError::Missing => ApiError::bad_request(
+            "missing_transaction",
+            "This sign-in was not started in this browser, or it took too long. Please sign in again.",
+        ),
+        TransactionError::Expired => ApiError::bad_request(
+            "transaction_expired",
+            "This sign-in took too long. Please sign in again.",
+        ),
+        TransactionError::Unreadable
+        | TransactionError::UnknownKey
+        | TransactionError::StateMismatch => ApiError::bad_request(
+            "invalid_state",
+            "This sign-in response does not match the sign-in this browser started.",
+        ),
+    }
+}
+
+// Dependencies failing ----------------------------------------------------------------------
+
+/// Why the session check could not decide (the session may be fine, its cookies are kept).
+pub fn session_unavailable(cause: &Unavailable) -> ApiError {
+    match cause {
+        Unavailable::Store(error) => store(error),
+        Unavailable::Secrets(error) => secrets(error),
+        Unavailable::SecretRotating => secret_rotating(),
+        Unavailable::Busy => session_busy(),
+        Unavailable::Idp(error) => idp(error),
+        Unavailable::Token(error) => token(error),
+    }
+}
 
 /// Secrets Manager could not give us a secret.
 pub fn secrets(error: &SecretError) -> ApiError {
@@ -110,6 +231,8 @@ pub fn token(error: &TokenError) -> ApiError {
         ),
     }
 }
+
+// Scalekit saying no -----------------------------------------------------------------------
 
 /// Error codes Scalekit sends back in an `error=` redirect (scalekit-protocol.md §9).
 const SCALEKIT_ERROR_CODES: &[&str] = &[

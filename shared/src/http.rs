@@ -4,6 +4,7 @@ use cookie::Cookie;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
+use crate::failures;
 use crate::session::cookies::{expired_cookie, parse_cookie_header};
 use crate::session::is_transaction_cookie_name;
 
@@ -213,30 +214,20 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError
     match values.as_slice() {
         [] => Ok(None),
         [value] => Ok(Some(value.to_string()).filter(|v| !v.is_empty())),
-        _ => Err(ApiError::bad_request(
-            "invalid_request",
-            "A query parameter was given more than once.",
-        )),
+        _ => Err(failures::REPEATED_PARAMETER),
     }
 }
 
 /// [`public_origin`], or the `400 invalid_host` to answer when there is none.
 pub fn require_origin(req: &Request, configured: Option<&str>) -> Result<String, ApiError> {
-    public_origin(req, configured).ok_or(ApiError::bad_request(
-        "invalid_host",
-        "The request has no usable Host header.",
-    ))
+    public_origin(req, configured).ok_or(failures::INVALID_HOST)
 }
 
 /// Refuses a state-changing request from another site ([`is_cross_site`]) with a `403`.
 pub fn refuse_cross_site(req: &Request, origin: &str) -> Result<(), ApiError> {
     if is_cross_site(req, origin) {
         tracing::warn!(outcome = "refused", reason = "cross-site request");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "Cross-site requests are not allowed.",
-        ));
+        return Err(failures::CROSS_SITE_REQUEST);
     }
     Ok(())
 }
@@ -265,22 +256,14 @@ fn check_size(req: &Request) -> Result<(), ApiError> {
         .iter()
         .any(|(name, value)| name.as_str().len() + value.len() > MAX_HEADER_BYTES);
     if oversized_header {
-        return Err(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request_header_too_large",
-            "A request header or cookie is too large.",
-        ));
+        return Err(failures::HEADER_TOO_LARGE);
     }
     if req
         .uri()
         .query()
         .is_some_and(|q| q.len() > MAX_HEADER_BYTES)
     {
-        return Err(ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            "The request URL is too long.",
-        ));
+        return Err(failures::URI_TOO_LONG);
     }
     Ok(())
 }

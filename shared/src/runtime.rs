@@ -1,4 +1,5 @@
-//! Running a handler under the Lambda runtime, as `lambda_http::run` does, with one repair.
+//! Running a handler under the Lambda runtime, as `lambda_http::run` does, with one repair and
+//! one guard: a request over the size limits never reaches the handler ([`serve`]).
 //!
 //! lambda_http panics (an `unwrap`/`expect`, so the invocation fails: a 500) converting an HTTP
 //! API event when, found by the fuzz targets:
@@ -14,22 +15,38 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{service_fn, Adapter, Body, Error, LambdaEvent, Request, Response};
 
+use crate::http;
+
 /// Serves `handler` until the runtime stops. Expected failures are responses, so the handler
 /// cannot fail.
 pub async fn run<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(Request) -> Fut,
+    F: Fn(Request) -> Fut + Sync,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    let service = service_fn(move |request: Request| {
-        let response = handler(request);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    let handler = &handler;
+    let service = service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(serve(handler, request).await)
     });
     let adapter = Adapter::from(service).map_request(|mut event: LambdaEvent<LambdaRequest>| {
         repair(&mut event.payload);
         event
     });
     lambda_http::lambda_runtime::run(adapter).await
+}
+
+/// Answers one decoded request as the deployed function does: one over the size limits gets its
+/// 431 or 414 ([`http::reject_oversized`]) before any parsing, lookup or crypto is spent on it;
+/// any other goes to `handler`. Tests call functions through this too.
+pub async fn serve<F, Fut>(handler: &F, request: Request) -> Response<Body>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    match http::reject_oversized(&request) {
+        Some(refusal) => refusal,
+        None => handler(request).await,
+    }
 }
 
 /// Makes an event safe for lambda_http's conversion (see the module documentation).

@@ -26,9 +26,6 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Some(response) = http::reject_oversized(&req) {
-        return response;
-    }
     let state = query_param(&req, "state").ok().flatten();
     match callback(app, &req, state.as_deref()).await {
         Ok(response) => response,
@@ -65,10 +62,7 @@ async fn callback(
         return Ok(http::redirect(&url));
     }
     let (Some(state), Some(code)) = (state, query_param(req, "code")?) else {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "The sign-in response is missing its code or state.",
-        ));
+        return Err(failures::CALLBACK_INCOMPLETE);
     };
     let cookies = http::request_cookies(req);
     let opened = app
@@ -81,10 +75,12 @@ async fn callback(
         .await
         .map_err(|e| failures::secrets(&e))?;
     let (transaction, keys) = match opened {
-        Unsealed::Opened(transaction, keys) => (transaction.map_err(transaction_error)?, keys),
+        Unsealed::Opened(transaction, keys) => {
+            (transaction.map_err(|e| failures::transaction(&e))?, keys)
+        }
         Unsealed::UnknownKey { fresh: false } => return Err(failures::secret_rotating()),
         Unsealed::UnknownKey { fresh: true } => {
-            return Err(transaction_error(TransactionError::Unreadable))
+            return Err(failures::transaction(&TransactionError::Unreadable))
         }
     };
 
@@ -182,25 +178,5 @@ async fn end_previous_session(app: &App, req: &Request) {
     let key = session_key(&SessionId::new(previous));
     if let Err(error) = sessions.delete(&key).await {
         tracing::warn!(%error, "previous session not deleted");
-    }
-}
-
-fn transaction_error(error: TransactionError) -> ApiError {
-    tracing::warn!(reason = %error, "login transaction rejected");
-    match error {
-        TransactionError::Missing => ApiError::bad_request(
-            "missing_transaction",
-            "This sign-in was not started in this browser, or it took too long. Please sign in again.",
-        ),
-        TransactionError::Expired => ApiError::bad_request(
-            "transaction_expired",
-            "This sign-in took too long. Please sign in again.",
-        ),
-        TransactionError::Unreadable
-        | TransactionError::UnknownKey
-        | TransactionError::StateMismatch => ApiError::bad_request(
-            "invalid_state",
-            "This sign-in response does not match the sign-in this browser started.",
-        ),
     }
 }

@@ -25,9 +25,6 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Some(response) = http::reject_oversized(&req) {
-        return response;
-    }
     match login(app, &req).await {
         Ok(response) => response,
         Err(error) => {

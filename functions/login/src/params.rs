@@ -1,6 +1,7 @@
 //! The query parameters `/api/login` accepts, each validated before it reaches Scalekit.
 
 use lambda_http::Request;
+use shared::failures;
 use shared::http::{query_param, ApiError};
 use shared::return_to::safe_return_to;
 use shared::scalekit::{IdpInitiatedLogin, Prompt};
@@ -47,10 +48,6 @@ impl LoginParams {
     }
 }
 
-fn invalid(code: &'static str, message: &'static str) -> ApiError {
-    ApiError::bad_request(code, message)
-}
-
 /// Scalekit identifiers: `org_...`, `conn_...`.
 fn is_identifier(value: &str) -> bool {
     (1..=128).contains(&value.len())
@@ -81,30 +78,22 @@ impl LoginParams {
     /// Reads and validates the query string.
     pub fn from_request(req: &Request) -> Result<Self, ApiError> {
         let get = |name: &'static str| query_param(req, name);
-        let checked = |name: &'static str, valid: fn(&str) -> bool, message: &'static str| {
+        let checked = |name: &'static str, valid: fn(&str) -> bool, refusal: ApiError| {
             let value = get(name)?;
             match value {
-                Some(v) if !valid(&v) => Err(invalid("invalid_parameter", message)),
+                Some(v) if !valid(&v) => Err(refusal),
                 other => Ok(other),
             }
         };
         let prompt = match get("prompt")? {
             None => None,
-            Some(value) => Some(Prompt::parse(&value).ok_or(invalid(
-                "invalid_prompt",
-                "prompt must be one of login, create, select_account or none.",
-            ))?),
+            Some(value) => Some(Prompt::parse(&value).ok_or(failures::login::INVALID_PROMPT)?),
         };
-        // The message below names the limit.
-        const _: () = assert!(shared::return_to::MAX_LEN == 512);
         let return_to = match get("return_to")? {
             None => None,
             Some(value) => Some(
                 safe_return_to(&value)
-                    .ok_or(invalid(
-                        "invalid_return_to",
-                        "return_to must be a path on this site of at most 512 characters, such as /dashboard.",
-                    ))?
+                    .ok_or(failures::login::INVALID_RETURN_TO)?
                     .to_owned(),
             ),
         };
@@ -112,28 +101,24 @@ impl LoginParams {
             organization_id: checked(
                 "organization_id",
                 is_identifier,
-                "organization_id is not a valid identifier.",
+                failures::login::INVALID_ORGANIZATION_ID,
             )?,
             connection_id: checked(
                 "connection_id",
                 is_identifier,
-                "connection_id is not a valid identifier.",
+                failures::login::INVALID_CONNECTION_ID,
             )?,
             login_hint: checked(
                 "login_hint",
                 is_login_hint,
-                "login_hint must be an email address.",
+                failures::login::INVALID_LOGIN_HINT,
             )?,
             domain_hint: checked(
                 "domain_hint",
                 is_domain,
-                "domain_hint must be a domain name.",
+                failures::login::INVALID_DOMAIN_HINT,
             )?,
-            provider: checked(
-                "provider",
-                is_provider,
-                "provider is not a valid provider name.",
-            )?,
+            provider: checked("provider", is_provider, failures::login::INVALID_PROVIDER)?,
             prompt,
             return_to,
             idp_initiated_login: get("idp_initiated_login")?,

@@ -19,9 +19,6 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Some(response) = http::reject_oversized(&req) {
-        return response;
-    }
     let origin = match http::require_origin(&req, app.config.app_base_url.as_deref()) {
         Ok(origin) => origin,
         Err(error) => return error.to_response(&req),

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, escape_html};
 use shared::session::{authenticate, Refresh, SessionError, SignedIn};
-use shared::App;
+use shared::{failures, App};
 
 /// Reads sessions and may refresh them.
 pub const NEEDS: Needs = Needs {
@@ -19,9 +19,6 @@ pub const LOGIN_REDIRECT: &str = "/api/login?return_to=/dashboard/profile";
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Some(response) = http::reject_oversized(&req) {
-        return response;
-    }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {
             // Sign-out posts to /api/logout, which redirects to Scalekit's logout.
@@ -34,7 +31,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Err(error) => {
             let mut response = match &error {
                 SessionError::SignedOut => http::redirect(LOGIN_REDIRECT),
-                SessionError::Unavailable(api) => {
+                SessionError::Unavailable(cause) => {
+                    let api = failures::session_unavailable(cause);
                     http::html(api.status, http::error_page(api.code, api.message))
                 }
             };

@@ -9,7 +9,7 @@ use serde_json::json;
 use shared::config::Needs;
 use shared::http;
 use shared::session::{authenticate, Refresh, SessionError};
-use shared::App;
+use shared::{failures, App};
 
 /// Reads sessions and may refresh them.
 pub const NEEDS: Needs = Needs {
@@ -19,9 +19,6 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if let Some(response) = http::reject_oversized(&req) {
-        return response;
-    }
     match authenticate(app, &req, Refresh::IfNeeded).await {
         Ok(signed_in) => {
             let mut response = http::json(
@@ -40,14 +37,18 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         }
         Err(error) => {
             let mut response = match &error {
+                // The seed's answer, without a description.
                 SessionError::SignedOut => http::json(
-                    StatusCode::UNAUTHORIZED,
-                    &json!({"error": "unauthenticated"}),
+                    failures::SIGNED_OUT.status,
+                    &json!({"error": failures::SIGNED_OUT.code}),
                 ),
-                SessionError::Unavailable(api) => http::json(
-                    api.status,
-                    &json!({"error": api.code, "error_description": api.message}),
-                ),
+                SessionError::Unavailable(cause) => {
+                    let api = failures::session_unavailable(cause);
+                    http::json(
+                        api.status,
+                        &json!({"error": api.code, "error_description": api.message}),
+                    )
+                }
             };
             error.apply_cookies(&mut response);
             response

@@ -20,8 +20,7 @@ use super::cookies::{
 };
 use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
-use crate::failures;
-use crate::http::{self, ApiError};
+use crate::http;
 use crate::scalekit::{
     unix_now, AccessTokenClaims, IdpError, OAuthError, ScalekitClient, TokenError, User,
 };
@@ -85,7 +84,30 @@ pub enum SessionError {
     /// clearing the cookies with [`SessionError::apply_cookies`].
     SignedOut,
     /// A dependency failed; the session may be fine, so its cookies are kept.
-    Unavailable(ApiError),
+    Unavailable(Unavailable),
+}
+
+/// What kept the check from deciding; `failures::session_unavailable` answers it.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// The session table failed.
+    #[error("session store failed")]
+    Store(#[source] StoreError),
+    /// Secrets Manager could not give us a secret.
+    #[error("secret unavailable")]
+    Secrets(#[source] SecretError),
+    /// The record is sealed under a session secret not read yet, and re-reading it failed.
+    #[error("sealed under a session secret not read yet")]
+    SecretRotating,
+    /// Another request of this session is refreshing and did not finish in time.
+    #[error("session refreshed elsewhere for too long")]
+    Busy,
+    /// The token endpoint call failed.
+    #[error("token endpoint call failed")]
+    Idp(#[source] IdpError),
+    /// A token from Scalekit failed verification, or its keys could not be fetched.
+    #[error("token rejected")]
+    Token(#[source] TokenError),
 }
 
 impl SessionError {
@@ -99,12 +121,10 @@ impl SessionError {
     }
 }
 
-fn unavailable_store(error: &StoreError) -> SessionError {
-    SessionError::Unavailable(failures::store(error))
-}
-
-fn unavailable_secrets(error: &SecretError) -> SessionError {
-    SessionError::Unavailable(failures::secrets(error))
+impl From<Unavailable> for SessionError {
+    fn from(cause: Unavailable) -> Self {
+        Self::Unavailable(cause)
+    }
 }
 
 /// Checks the request's session. See the module documentation.
@@ -162,23 +182,21 @@ async fn load_session(
             }
         })
         .await
-        .map_err(|e| unavailable_secrets(&e))?;
+        .map_err(Unavailable::Secrets)?;
     match unsealed {
         Unsealed::Opened(Ok(record), keys) => Ok((record, keys)),
         Unsealed::Opened(Err(StoreError::Corrupt(what)), _) => {
             tracing::warn!(what, "unreadable session record: signed out, record kept");
             Err(SessionError::SignedOut)
         }
-        Unsealed::Opened(Err(error), _) => Err(unavailable_store(&error)),
+        Unsealed::Opened(Err(error), _) => Err(Unavailable::Store(error).into()),
         Unsealed::UnknownKey { fresh: true } => {
             tracing::warn!(
                 "session sealed under a secret this container cannot read: signed out, record kept"
             );
             Err(SessionError::SignedOut)
         }
-        Unsealed::UnknownKey { fresh: false } => {
-            Err(SessionError::Unavailable(failures::secret_rotating()))
-        }
+        Unsealed::UnknownKey { fresh: false } => Err(Unavailable::SecretRotating.into()),
     }
 }
 
@@ -196,9 +214,7 @@ async fn usable_access_token(
             Ok(Some(access))
         }
         Ok(_) => Ok(None),
-        Err(error @ TokenError::KeysUnavailable(_)) => {
-            Err(SessionError::Unavailable(failures::token(&error)))
-        }
+        Err(error @ TokenError::KeysUnavailable(_)) => Err(Unavailable::Token(error).into()),
         Err(_) => Ok(None),
     }
 }
@@ -281,7 +297,7 @@ async fn rotate(
         let lease = sessions
             .acquire_lease(&record, start, start + ROTATION_LEASE.as_millis() as i64)
             .await
-            .map_err(|e| unavailable_store(&e))?;
+            .map_err(Unavailable::Store)?;
         if lease == RotationOutcome::Stored {
             return refresh_under_lease(app, sessions, record, &keys, now).await;
         }
@@ -298,7 +314,7 @@ async fn rotate(
         }
         if Instant::now() + pause > deadline {
             tracing::warn!(outcome = "session_busy");
-            return Err(SessionError::Unavailable(failures::session_busy()));
+            return Err(Unavailable::Busy.into());
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_POLL);
@@ -328,7 +344,7 @@ async fn refresh_under_lease(
     match sessions
         .store_rotation(&record, &keys.tokens, app.idle_timeout_secs())
         .await
-        .map_err(|e| unavailable_store(&e))?
+        .map_err(Unavailable::Store)?
     {
         RotationOutcome::Stored => {
             tracing::info!(outcome = "tokens_refreshed");
@@ -344,7 +360,7 @@ async fn refresh_under_lease(
             match wait_for_newer(app, sessions, keys, &seen).await? {
                 Some(newer) => adopt(app, &newer, now)
                     .await?
-                    .ok_or(SessionError::Unavailable(failures::session_busy())),
+                    .ok_or(Unavailable::Busy.into()),
                 None => Err(SessionError::SignedOut),
             }
         }
@@ -378,30 +394,28 @@ async fn refreshed_record(
     .await;
     let tokens = match refreshed {
         Ok(tokens) => tokens,
-        Err(TokenCallError::Secret(e)) => return Err(failed(unavailable_secrets(&e))),
+        Err(TokenCallError::Secret(e)) => return Err(failed(Unavailable::Secrets(e).into())),
         Err(TokenCallError::Idp(IdpError::OAuth {
             error: OAuthError::InvalidGrant,
             ..
         })) => return Err(Refused::Revoked),
-        Err(TokenCallError::Idp(e)) => {
-            return Err(failed(SessionError::Unavailable(failures::idp(&e))))
-        }
+        Err(TokenCallError::Idp(e)) => return Err(failed(Unavailable::Idp(e).into())),
     };
-    let token_failure = |e: &TokenError| failed(SessionError::Unavailable(failures::token(e)));
+    let token_failure = |e: TokenError| failed(Unavailable::Token(e).into());
     let access = app
         .scalekit
         .verify_access_token(&tokens.access_token)
         .await
-        .map_err(|e| token_failure(&e))?;
+        .map_err(token_failure)?;
     if access.subject != record.user_id {
-        return Err(token_failure(&TokenError::SubjectChanged));
+        return Err(token_failure(TokenError::SubjectChanged));
     }
     let id_token = match tokens.id_token {
         Some(id_token) => {
             app.scalekit
                 .verify_refreshed_id_token(&id_token, &record.user_id)
                 .await
-                .map_err(|e| token_failure(&e))?;
+                .map_err(token_failure)?;
             id_token
         }
         None => record.id_token.clone(),
@@ -434,7 +448,7 @@ async fn revoked(
     if let Some(newer) = wait_for_newer(app, sessions, keys, record).await? {
         return adopt(app, &newer, now)
             .await?
-            .ok_or(SessionError::Unavailable(failures::session_busy()));
+            .ok_or(Unavailable::Busy.into());
     }
     tracing::info!(outcome = "session_ended", reason = "refresh token rejected");
     if let Err(error) = sessions
@@ -464,7 +478,7 @@ async fn wait_for_newer(
                 return Ok(current.filter(|current| current.version > seen.version));
             }
             Err(StoreError::Corrupt(_)) => return Ok(None),
-            Err(error) => return Err(unavailable_store(&error)),
+            Err(error) => return Err(Unavailable::Store(error).into()),
         }
         if poll + 1 < WINNER_POLLS {
             tokio::time::sleep(WINNER_POLL_INTERVAL).await;

@@ -14,50 +14,61 @@ fn with_cookie(name: &str, cookie: &str) -> lambda_http::Request {
 async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
     let stack = Stack::start().await;
     let huge_cookie = format!("__Host-sk_session={}", "A".repeat(16 * 1024));
-    let statuses = [
-        login::handle(
-            &stack.app(login::NEEDS),
-            with_cookie("login-plain", &huge_cookie),
-        )
-        .await
-        .status(),
-        callback::handle(
-            &stack.app(callback::NEEDS),
-            with_cookie("callback-missing-cookie", &huge_cookie),
-        )
-        .await
-        .status(),
-        session::handle(
-            &stack.app(session::NEEDS),
-            with_cookie("session-signed-out", &huge_cookie),
-        )
-        .await
-        .status(),
-        refresh::handle(
-            &stack.app(refresh::NEEDS),
-            with_cookie("refresh-signed-in", &huge_cookie),
-        )
-        .await
-        .status(),
-        logout::handle(
-            &stack.app(logout::NEEDS),
-            with_cookie("logout-without-session", &huge_cookie),
-        )
-        .await
-        .status(),
-        profile::handle(
-            &stack.app(profile::NEEDS),
-            with_cookie("profile-signed-out", &huge_cookie),
-        )
-        .await
-        .status(),
-    ];
+    let mut statuses = Vec::new();
+    for event in [
+        "login-plain",
+        "callback-missing-cookie",
+        "session-signed-out",
+        "refresh-signed-in",
+        "logout-without-session",
+        "profile-signed-out",
+    ] {
+        let response = serve_event(&stack, event, with_cookie(event, &huge_cookie)).await;
+        statuses.push(response.status());
+    }
     assert!(statuses.iter().all(|s| s.as_u16() == 431), "{statuses:?}");
 
     let mut event = events::load("login-plain");
     events::set_query(&mut event, &format!("login_hint={}", "a".repeat(10_000)));
-    let response = login::handle(&stack.app(login::NEEDS), events::to_request(&event)).await;
+    let response = serve_event(&stack, "login-plain", events::to_request(&event)).await;
     assert_eq!(response.status(), 414);
+}
+
+/// Answers `request` with the function the sample event `name` is for (its first word), as the
+/// deployed function does: through `shared::runtime::serve`.
+async fn serve_event(
+    stack: &Stack,
+    name: &str,
+    request: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    use shared::runtime::serve;
+    match name.split('-').next().unwrap_or_default() {
+        "login" => {
+            let app = stack.app(login::NEEDS);
+            serve(&|r| login::handle(&app, r), request).await
+        }
+        "callback" => {
+            let app = stack.app(callback::NEEDS);
+            serve(&|r| callback::handle(&app, r), request).await
+        }
+        "session" => {
+            let app = stack.app(session::NEEDS);
+            serve(&|r| session::handle(&app, r), request).await
+        }
+        "refresh" => {
+            let app = stack.app(refresh::NEEDS);
+            serve(&|r| refresh::handle(&app, r), request).await
+        }
+        "logout" => {
+            let app = stack.app(logout::NEEDS);
+            serve(&|r| logout::handle(&app, r), request).await
+        }
+        "profile" => {
+            let app = stack.app(profile::NEEDS);
+            serve(&|r| profile::handle(&app, r), request).await
+        }
+        other => panic!("event {name} names no function ({other})"),
+    }
 }
 
 #[tokio::test]
@@ -169,16 +180,7 @@ async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below
         let event: Value = events::load(&name);
         assert_eq!(event["version"], "2.0", "{name}");
         let request = events::to_request(&event);
-        let function = name.split('-').next().unwrap();
-        let response = match function {
-            "login" => login::handle(&stack.app(login::NEEDS), request).await,
-            "callback" => callback::handle(&stack.app(callback::NEEDS), request).await,
-            "session" => session::handle(&stack.app(session::NEEDS), request).await,
-            "refresh" => refresh::handle(&stack.app(refresh::NEEDS), request).await,
-            "logout" => logout::handle(&stack.app(logout::NEEDS), request).await,
-            "profile" => profile::handle(&stack.app(profile::NEEDS), request).await,
-            other => panic!("event {name} names no function ({other})"),
-        };
+        let response = serve_event(&stack, &name, request).await;
         assert!(
             response.status().as_u16() < 500,
             "{name}: {} {}",

@@ -91,7 +91,8 @@ async fn a_too_large_request_clears_the_transaction_cookies_so_the_next_one_work
     pile.push("theme=dark".to_owned());
     let mut event = events::load("login-plain");
     events::set_cookies(&mut event, &pile);
-    let response = login::handle(&login_app, events::to_request(&event)).await;
+    let request = events::to_request(&event);
+    let response = shared::runtime::serve(&|r| login::handle(&login_app, r), request).await;
     assert_eq!(response.status(), 431, "{}", body_text(&response));
 
     let mut browser = Browser::new();
