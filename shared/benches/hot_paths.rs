@@ -11,11 +11,11 @@ use scalekit_dev::DevScalekit;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::crypto::{b64url, sha256, KeyRing, SealingKey};
+use shared::redacted::{IdToken, Nonce};
 use shared::scalekit::{
-    pkce_challenge, unix_now, AuthorizationRequest, LoginTransaction, ScalekitClient,
+    pkce_challenge, unix_now, AuthorizationRequest, AuthorizationSecrets, ScalekitClient,
     ScalekitSettings,
 };
-use shared::secret::{IdToken, Nonce};
 use shared::session::{transaction_cookie_name, Transaction};
 
 const SESSION_SECRET: &[u8] = b"bench-session-secret-0123456789abcdef-0123456789";
@@ -26,7 +26,7 @@ fn authorization_url(c: &mut Criterion) {
         "skc_58327482062864390",
     ))
     .expect("client builds");
-    let tx = LoginTransaction::new_random();
+    let tx = AuthorizationSecrets::new_random();
     let challenge = pkce_challenge(&tx.pkce_verifier);
     let request = AuthorizationRequest {
         state: Some(tx.state.secret()),
@@ -45,7 +45,7 @@ fn authorization_url(c: &mut Criterion) {
     });
     c.bench_function("login_transaction_new_random+pkce_challenge", |b| {
         b.iter(|| {
-            let tx = LoginTransaction::new_random();
+            let tx = AuthorizationSecrets::new_random();
             pkce_challenge(&tx.pkce_verifier)
         })
     });
@@ -54,7 +54,7 @@ fn authorization_url(c: &mut Criterion) {
 fn transaction_cookie(c: &mut Criterion) {
     let key: KeyRing = SealingKey::derive(SESSION_SECRET, "transaction-cookie").into();
     let tx = Transaction {
-        secrets: LoginTransaction::new_random(),
+        secrets: AuthorizationSecrets::new_random(),
         return_to: Some("/dashboard/settings?tab=members".to_owned()),
         created_at: unix_now(),
     };
@@ -87,7 +87,7 @@ fn signed_id_token(
         let idp = DevScalekit::start().await.expect("dev server starts");
         let client = ScalekitClient::new(ScalekitSettings::new(&idp.url(), idp.client_id()))
             .expect("client builds");
-        let nonce = Nonce::new(LoginTransaction::new_random().nonce.secret());
+        let nonce = Nonce::new(AuthorizationSecrets::new_random().nonce.secret());
         let now = unix_now();
         let token = idp.sign_jwt(
             json!({"alg": "RS256", "kid": idp.current_kid(), "typ": "JWT"}),

@@ -1,9 +1,9 @@
 //! Everything a function needs, built once per container in `main` and borrowed by each request.
 
 use crate::config::{Config, ConfigError, Needs, SecretSetting};
+use crate::redacted::ClientSecret;
 use crate::scalekit::ScalekitClient;
-use crate::secret::ClientSecret;
-use crate::secrets::{SecretCache, SessionKeys};
+use crate::secret_cache::{SecretCache, SessionKeys};
 use crate::session::SessionStore;
 
 /// Shared, per-container state.

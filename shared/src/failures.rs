@@ -7,7 +7,7 @@ use lambda_http::http::StatusCode;
 
 use crate::http::ApiError;
 use crate::scalekit::{IdpError, OAuthError, TokenError};
-use crate::secrets::SecretError;
+use crate::secret_cache::SecretError;
 use crate::session::{StoreError, TransactionError, Unavailable};
 use crate::telemetry::Chain;
 

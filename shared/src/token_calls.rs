@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::redacted::ClientSecret;
 use crate::scalekit::{IdpError, OAuthError};
-use crate::secret::ClientSecret;
-use crate::secrets::{SecretCache, SecretError};
+use crate::secret_cache::{SecretCache, SecretError};
 
 /// Why a token call with the client secret failed.
 #[derive(Debug, thiserror::Error)]

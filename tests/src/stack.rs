@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use scalekit_dev::{DevScalekit, DevScalekitOptions};
 use shared::config::{Config, Needs};
 use shared::crypto::random_token;
-use shared::secrets::SessionKeys;
+use shared::secret_cache::SessionKeys;
 use shared::session::{SessionRecord, SessionStore};
 use shared::App;
 use tokio::net::{TcpListener, TcpStream};

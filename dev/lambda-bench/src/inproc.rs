@@ -10,8 +10,8 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::config::{Config, Needs};
+use shared::redacted::{AccessToken, AuthorizationCode, SessionId};
 use shared::scalekit::unix_now;
-use shared::secret::{AccessToken, AuthorizationCode, SessionId};
 use shared::session::{new_session_id, session_key, SessionRecord, Transaction};
 use shared::App;
 

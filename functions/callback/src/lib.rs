@@ -7,9 +7,9 @@
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, query_param, ApiError};
+use shared::redacted::{AuthorizationCode, SessionId};
 use shared::scalekit::{unix_now, CodeTokens};
-use shared::secret::{AuthorizationCode, SessionId};
-use shared::secrets::Unsealed;
+use shared::secret_cache::Unsealed;
 use shared::session::cookies::{access_token_cookie, build_cookie, expired_cookie, SESSION_COOKIE};
 use shared::session::{
     new_session_id, session_key, transaction_cookie_name, SessionRecord, Transaction,

@@ -10,7 +10,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
-use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, LoginTransaction};
+use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, AuthorizationSecrets};
 use shared::session::cookies::{expired_cookie, SESSION_COOKIE};
 use shared::session::{transactions_to_evict, Transaction};
 use shared::{failures, App};
@@ -68,7 +68,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .map_err(|e| failures::secrets(&e))?;
 
     let transaction = Transaction {
-        secrets: LoginTransaction::new_random(),
+        secrets: AuthorizationSecrets::new_random(),
         return_to: params.return_to.clone(),
         created_at: unix_now(),
     };

@@ -6,7 +6,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
-use shared::secret::{IdToken, SessionId};
+use shared::redacted::{IdToken, SessionId};
 use shared::session::cookies::{session_cookie_removals, SESSION_COOKIE};
 use shared::session::{session_key, StoreError};
 use shared::{failures, App};

@@ -1,7 +1,7 @@
 //! The authorization request: one login transaction's secrets and the URL that starts it.
 
 use crate::crypto::{b64url, random_token, sha256};
-use crate::secret::{CsrfState, Nonce, PkceVerifier};
+use crate::redacted::{CsrfState, Nonce, PkceVerifier};
 
 /// The scopes requested by default: `offline_access` is what makes Scalekit issue a refresh token.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
@@ -44,9 +44,9 @@ impl Prompt {
 
 /// The per-transaction secrets of one login: `state`, `nonce` and the PKCE verifier.
 ///
-/// Built only by [`LoginTransaction::new_random`].
+/// Built only by [`AuthorizationSecrets::new_random`].
 #[derive(Debug)]
-pub struct LoginTransaction {
+pub struct AuthorizationSecrets {
     /// CSRF state, echoed back on the callback.
     pub state: CsrfState,
     /// Bound into the ID token.
@@ -55,7 +55,7 @@ pub struct LoginTransaction {
     pub pkce_verifier: PkceVerifier,
 }
 
-impl LoginTransaction {
+impl AuthorizationSecrets {
     /// Fresh random state, nonce (32 bytes each) and PKCE verifier (32 bytes, 43 characters).
     pub fn new_random() -> Self {
         Self {
@@ -220,8 +220,8 @@ mod tests {
 
     #[test]
     fn transactions_are_random_and_verifier_has_rfc_length() {
-        let a = LoginTransaction::new_random();
-        let b = LoginTransaction::new_random();
+        let a = AuthorizationSecrets::new_random();
+        let b = AuthorizationSecrets::new_random();
         assert_ne!(a.state, b.state);
         assert_ne!(a.nonce, b.nonce);
         assert_ne!(a.pkce_verifier, b.pkce_verifier);

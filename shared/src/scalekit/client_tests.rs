@@ -156,8 +156,8 @@ async fn code_flow(
     idp: &DevScalekit,
     client: &ScalekitClient,
     user: &str,
-) -> (CodeTokens, LoginTransaction) {
-    let tx = LoginTransaction::new_random();
+) -> (CodeTokens, AuthorizationSecrets) {
+    let tx = AuthorizationSecrets::new_random();
     let challenge = pkce_challenge(&tx.pkce_verifier);
     let url = client.authorization_url(
         REDIRECT_URI,
@@ -1373,7 +1373,7 @@ async fn a_code_exchange_answered_without_an_id_token_is_refused() {
             &ClientSecret::new("s"),
             &AuthorizationCode::new("c"),
             REDIRECT_URI,
-            &LoginTransaction::new_random().pkce_verifier,
+            &AuthorizationSecrets::new_random().pkce_verifier,
         )
         .await
         .unwrap_err();

@@ -10,6 +10,7 @@ mod claims;
 mod error;
 mod jwks;
 mod jwt;
+mod rules;
 mod token;
 
 #[cfg(test)]
@@ -18,17 +19,18 @@ mod client_tests;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use authorize::{
-    pkce_challenge, AuthorizationRequest, LoginTransaction, Prompt, DEFAULT_SCOPES,
+    pkce_challenge, AuthorizationRequest, AuthorizationSecrets, Prompt, DEFAULT_SCOPES,
 };
-pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User, LEEWAY_SECS};
+pub use claims::{AccessTokenClaims, IdTokenClaims, IdpInitiatedLogin, User};
 pub use error::{IdpError, OAuthError, TokenError};
+pub use rules::LEEWAY_SECS;
 pub use token::{CodeTokens, TokenSet};
 
-use claims::{AudienceRule, Expectations, TokenKind};
 use jwks::JwksCache;
 use jwt::UnverifiedJwt;
+use rules::Expectations;
 
-use crate::secret::{
+use crate::redacted::{
     AccessToken, AuthorizationCode, ClientSecret, IdToken, Nonce, PkceVerifier, RefreshToken,
 };
 
@@ -207,14 +209,7 @@ impl ScalekitClient {
         token: &IdToken,
         nonce: Option<&Nonce>,
     ) -> Result<IdTokenClaims, TokenError> {
-        let rules = Expectations {
-            kind: TokenKind::Id,
-            issuer: &self.issuer,
-            audience: AudienceRule::Only(&self.client_id),
-            nonce,
-            require_iat: true,
-            require_sub: true,
-        };
+        let rules = Expectations::id_token(&self.issuer, &self.client_id, nonce);
         let claims = self.verify(token.secret(), &rules).await?;
         Ok(IdTokenClaims::from_claims(&claims))
     }
@@ -238,14 +233,7 @@ impl ScalekitClient {
         &self,
         token: &AccessToken,
     ) -> Result<AccessTokenClaims, TokenError> {
-        let rules = Expectations {
-            kind: TokenKind::Access,
-            issuer: &self.issuer,
-            audience: AudienceRule::ContainsOrClientIdClaim(&self.client_id),
-            nonce: None,
-            require_iat: false,
-            require_sub: true,
-        };
+        let rules = Expectations::access_token(&self.issuer, &self.client_id);
         let claims = self.verify(token.secret(), &rules).await?;
         Ok(AccessTokenClaims::from_claims(&claims))
     }
@@ -255,14 +243,7 @@ impl ScalekitClient {
         &self,
         token: &str,
     ) -> Result<IdpInitiatedLogin, TokenError> {
-        let rules = Expectations {
-            kind: TokenKind::IdpInitiatedLogin,
-            issuer: &self.issuer,
-            audience: AudienceRule::Unchecked,
-            nonce: None,
-            require_iat: false,
-            require_sub: false,
-        };
+        let rules = Expectations::idp_initiated_login(&self.issuer);
         let claims = self.verify(token, &rules).await?;
         Ok(IdpInitiatedLogin::from_claims(&claims))
     }
@@ -289,7 +270,7 @@ impl ScalekitClient {
         let jwt = UnverifiedJwt::parse(token)?;
         let key = self.keys.key_for(&self.http, jwt.kid.as_deref()).await?;
         jwt.verify_signature(&key)?;
-        claims::check(&jwt.claims, rules, unix_now())?;
+        rules::check(&jwt.claims, rules, unix_now())?;
         Ok(jwt.claims)
     }
 }

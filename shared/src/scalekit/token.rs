@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::body::read_capped;
 use super::error::{IdpError, OAuthError};
-use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::redacted::{AccessToken, IdToken, RefreshToken};
 
 /// Bodies larger than this are not read: a token response is a few kilobytes.
 const MAX_BODY: usize = 64 * 1024;

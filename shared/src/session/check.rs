@@ -21,11 +21,11 @@ use super::cookies::{
 use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::http;
+use crate::redacted::{AccessToken, SessionId};
 use crate::scalekit::{
     unix_now, AccessTokenClaims, IdpError, OAuthError, ScalekitClient, TokenError, User,
 };
-use crate::secret::{AccessToken, SessionId};
-use crate::secrets::{SecretError, SessionKeys, Unsealed};
+use crate::secret_cache::{SecretError, SessionKeys, Unsealed};
 use crate::token_calls::{with_client_secret, TokenCallError};
 use crate::App;
 

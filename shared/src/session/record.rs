@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{b64url, random_token, sha256, KeyRing, OpenError};
-use crate::secret::{AccessToken, IdToken, RefreshToken, SessionId};
+use crate::redacted::{AccessToken, IdToken, RefreshToken, SessionId};
 
 /// A new session id: 256 random bits.
 pub fn new_session_id() -> SessionId {

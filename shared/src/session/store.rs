@@ -291,7 +291,7 @@ fn from_item(
 mod tests {
     use super::*;
     use crate::crypto::SealingKey;
-    use crate::secret::{AccessToken, IdToken, RefreshToken};
+    use crate::redacted::{AccessToken, IdToken, RefreshToken};
 
     fn key() -> KeyRing {
         SealingKey::derive(&[1u8; 32], "session-tokens").into()

@@ -8,8 +8,8 @@ use super::cookies::{build_cookie, TRANSACTION_COOKIE_PREFIX, TRANSACTION_MAX_AG
 #[cfg(test)]
 use crate::crypto::SealingKey;
 use crate::crypto::{b64url, constant_time_eq, sha256, KeyRing, OpenError};
-use crate::scalekit::LoginTransaction;
-use crate::secret::{CsrfState, Nonce, PkceVerifier};
+use crate::redacted::{CsrfState, Nonce, PkceVerifier};
+use crate::scalekit::AuthorizationSecrets;
 
 /// Why a callback's transaction could not be recovered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum TransactionError {
 #[derive(Debug)]
 pub struct Transaction {
     /// The secrets sent to Scalekit.
-    pub secrets: LoginTransaction,
+    pub secrets: AuthorizationSecrets,
     /// Where to go after login (already validated as a same-site path).
     pub return_to: Option<String>,
     /// When the login started, seconds since the epoch.
@@ -158,7 +158,7 @@ impl Transaction {
             return Err(TransactionError::Expired);
         }
         Ok(Self {
-            secrets: LoginTransaction {
+            secrets: AuthorizationSecrets {
                 state: CsrfState::new(sealed.s),
                 nonce: Nonce::new(sealed.n),
                 pkce_verifier: PkceVerifier::new(sealed.v),
@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn a_transaction_survives_the_round_trip() {
         let tx = Transaction {
-            secrets: LoginTransaction::new_random(),
+            secrets: AuthorizationSecrets::new_random(),
             return_to: Some("/x".into()),
             created_at: 1000,
         };
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn wrong_state_missing_cookie_tampering_and_age_are_rejected() {
         let tx = Transaction {
-            secrets: LoginTransaction::new_random(),
+            secrets: AuthorizationSecrets::new_random(),
             return_to: None,
             created_at: 1000,
         };
@@ -228,7 +228,7 @@ mod tests {
 
         // A cookie sealed for another state, planted under this state's name, fails its AEAD context.
         let other = Transaction {
-            secrets: LoginTransaction::new_random(),
+            secrets: AuthorizationSecrets::new_random(),
             return_to: None,
             created_at: 1000,
         }
@@ -268,7 +268,7 @@ mod eviction {
 
     fn started_at(created_at: i64, key: &KeyRing) -> Cookie<'static> {
         Transaction {
-            secrets: LoginTransaction::new_random(),
+            secrets: AuthorizationSecrets::new_random(),
             return_to: None,
             created_at,
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use flow_tests::browser::{body_text, location};
 use flow_tests::{Browser, Stack};
 use scalekit_dev::Endpoint;
-use shared::secret::SessionId;
+use shared::redacted::SessionId;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::session::session_key;
 use shared::App;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{SecretSetting, MIN_SESSION_SECRET_LEN};
 use crate::crypto::{KeyRing, SealingKey};
-use crate::secret::ClientSecret;
+use crate::redacted::ClientSecret;
 use crate::telemetry::Chain;
 
 /// How long a secret read from Secrets Manager is used before it is read again. Rotation is also
