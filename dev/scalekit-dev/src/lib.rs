@@ -143,6 +143,41 @@ pub enum Misbehaviour {
     AccessTokenClaims(Value),
 }
 
+/// Why [`DevScalekit::authorize_as`] ended on a page of the IdP instead of a redirect back to
+/// the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInRefused {
+    /// The IdP showed an error page (an unknown client or redirect URI, an unknown user, ...).
+    Page {
+        /// The page's title.
+        title: String,
+        /// What it says.
+        message: String,
+    },
+    /// The page asked for one of the user's organizations and none was given.
+    OrganizationRequired,
+}
+
+impl SignInRefused {
+    fn page(title: &str, message: &str) -> Self {
+        Self::Page {
+            title: title.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for SignInRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Page { title, message } => write!(f, "{title}: {message}"),
+            Self::OrganizationRequired => f.write_str("the IdP asked for an organization"),
+        }
+    }
+}
+
+impl std::error::Error for SignInRefused {}
+
 /// How [`Misbehaviour::IdTokenSignature`] breaks the ID token signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdTokenSigning {
@@ -316,6 +351,50 @@ impl DevScalekit {
             login_hint,
             relay_state,
         )
+    }
+
+    /// Plays the user on the sign-in page, in-process: validates `authorize_url` exactly as
+    /// `GET /oauth/authorize` does, signs in `user_id` as `POST /dev/sign-in` does, picking
+    /// `organization` if (and only if) the page asks for one, and returns where the browser is
+    /// sent back to: the redirect URI with `code` and `state`, or with an `error`.
+    pub fn authorize_as(
+        &self,
+        authorize_url: &str,
+        user_id: &str,
+        organization: Option<&str>,
+    ) -> Result<String, SignInRefused> {
+        use routes::sign_in::{complete, Choice, Completed};
+
+        let query = url::Url::parse(authorize_url)
+            .map_err(|_| SignInRefused::page("Invalid request", "not an absolute URL"))?
+            .query()
+            .unwrap_or_default()
+            .to_owned();
+        let params = routes::Params::parse(query.as_bytes());
+        let pending = match routes::authorize::begin(&self.shared, &params) {
+            Ok(pending) => pending,
+            Err(refusal) => return refusal.into_location(),
+        };
+        let mut chosen = None;
+        loop {
+            let choice = Choice::SignIn {
+                user: Some(user_id),
+                organization: chosen,
+            };
+            match complete(&self.shared, &pending.id, choice) {
+                Ok(Completed::Redirect(location)) => return Ok(location),
+                Ok(Completed::PickOrganization(..)) if chosen.is_none() => {
+                    chosen = Some(organization.ok_or(SignInRefused::OrganizationRequired)?);
+                }
+                Ok(Completed::PickOrganization(..)) => {
+                    return Err(SignInRefused::page(
+                        "Organization picker",
+                        "shown again after an organization was picked",
+                    ))
+                }
+                Err(refusal) => return refusal.into_location(),
+            }
+        }
     }
 
     /// A valid refresh token for `user_id` in `organization_id`, as if the user had signed in

@@ -69,8 +69,9 @@ pub(crate) fn find_user(id: &str) -> Option<&'static DemoUser> {
     USERS.iter().find(|u| u.id == id)
 }
 
-pub(crate) fn org_exists(org_id: &str) -> bool {
-    ORGS.iter().any(|(id, _)| *id == org_id)
+/// The organization id as the directory holds it, if it exists.
+pub(crate) fn known_organization(org_id: &str) -> Option<&'static str> {
+    ORGS.iter().map(|(id, _)| *id).find(|id| *id == org_id)
 }
 
 /// Every organization has exactly one (dev) connection: `conn_dev_<org id>`.

@@ -6,45 +6,81 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{error_page, error_redirect, html, Params};
+use super::{html, Params, Refusal};
 use crate::pages::{self, SignInContext};
 use crate::random::random_token;
 use crate::state::{now, PendingAuthorization, Shared};
-use crate::users::{org_exists, org_of_connection, DemoUser, USERS};
+use crate::users::{known_organization, org_of_connection, DemoUser, USERS};
 use crate::Endpoint;
 
 pub(crate) async fn authorize(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    shared.count(Endpoint::Authorize);
     let params = Params::parse(query.as_deref().unwrap_or("").as_bytes());
+    match begin(&shared, &params) {
+        Ok(pending) => html(
+            StatusCode::OK,
+            pages::sign_in(&pending.id, &pending.users, &pending.context(&params)),
+        ),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// An authorization request that passed validation and waits on the sign-in page.
+pub(crate) struct Begun {
+    pub(crate) id: String,
+    /// The users the page offers (home-realm discovery).
+    pub(crate) users: Vec<&'static DemoUser>,
+    organization_id: Option<&'static str>,
+    create: bool,
+    no_match: bool,
+}
+
+impl Begun {
+    fn context<'a>(&self, params: &'a Params) -> SignInContext<'a> {
+        SignInContext {
+            login_hint: params.get("login_hint"),
+            domain: params.get("domain").or_else(|| params.get("domain_hint")),
+            organization_id: self.organization_id,
+            provider: params.get("provider"),
+            create: self.create,
+            no_match: self.no_match,
+        }
+    }
+}
+
+/// Validates an authorization request as Scalekit does and records it as pending. Shared by the
+/// HTTP route and [`crate::DevScalekit::authorize_as`].
+pub(crate) fn begin(shared: &Shared, params: &Params) -> Result<Begun, Refusal> {
+    shared.count(Endpoint::Authorize);
 
     // Until client_id and redirect_uri are known good, errors stay on this server (RFC 6749 §4.1.2.1).
     if params.get("client_id") != Some(shared.client_id.as_str()) {
-        return error_page(
+        return Err(Refusal::page(
             "Unknown client",
             "The client_id is missing or not registered in this environment.",
-        );
+        ));
     }
     let Some(redirect_uri) = params
         .get("redirect_uri")
         .filter(|uri| shared.redirect_uri_allowed(uri))
     else {
-        return error_page(
+        return Err(Refusal::page(
             "Invalid redirect URI",
             "The redirect_uri is missing or not allowed for this client.",
-        );
+        ));
     };
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
-        return error_page(
+        return Err(Refusal::page(
             "Invalid request",
             "client_id and redirect_uri must not be repeated.",
-        );
+        ));
     }
     let state = params.get("state");
-    let fail =
-        |error: &str, description: &str| error_redirect(redirect_uri, error, description, state);
+    let fail = |error: &str, description: &str| {
+        Err(Refusal::redirect(redirect_uri, error, description, state))
+    };
 
     if params.repeated().is_some() {
         return fail("invalid_request", "a parameter was repeated");
@@ -98,8 +134,10 @@ pub(crate) async fn authorize(
             }
             None => return fail("invalid_connection_id", "unknown connection_id"),
         },
-        (None, Some(org)) if org_exists(org) => Some(org),
-        (None, Some(_)) => return fail("invalid_organization_id", "unknown organization_id"),
+        (None, Some(org)) => match known_organization(org) {
+            Some(org) => Some(org),
+            None => return fail("invalid_organization_id", "unknown organization_id"),
+        },
         (None, None) => None,
     };
 
@@ -112,34 +150,30 @@ pub(crate) async fn authorize(
     let domain = params.get("domain").or_else(|| params.get("domain_hint"));
     let (users, no_match) = candidates(login_hint, domain, organization_id);
 
-    let pending_id = random_token();
-    {
-        let now = now();
-        let mut st = shared.state();
-        st.forget_expired(now);
-        st.pending.insert(
-            pending_id.clone(),
-            PendingAuthorization {
-                redirect_uri: redirect_uri.to_owned(),
-                state: state.map(str::to_owned),
-                nonce: params.get("nonce").map(str::to_owned),
-                scope: scope.to_owned(),
-                code_challenge: code_challenge.map(str::to_owned),
-                organization_id: organization_id.map(str::to_owned),
-                select_account: prompt == Some("select_account"),
-                created_at: now,
-            },
-        );
-    }
-    let ctx = SignInContext {
-        login_hint,
-        domain,
+    let id = random_token();
+    let now = now();
+    let mut st = shared.state();
+    st.forget_expired(now);
+    st.pending.insert(
+        id.clone(),
+        PendingAuthorization {
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.map(str::to_owned),
+            nonce: params.get("nonce").map(str::to_owned),
+            scope: scope.to_owned(),
+            code_challenge: code_challenge.map(str::to_owned),
+            organization_id: organization_id.map(str::to_owned),
+            select_account: prompt == Some("select_account"),
+            created_at: now,
+        },
+    );
+    Ok(Begun {
+        id,
+        users,
         organization_id,
-        provider: params.get("provider"),
         create: prompt == Some("create"),
         no_match,
-    };
-    html(StatusCode::OK, pages::sign_in(&pending_id, &users, &ctx))
+    })
 }
 
 /// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is always 43 characters.

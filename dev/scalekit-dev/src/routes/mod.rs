@@ -1,10 +1,10 @@
 //! The HTTP routes and the response helpers they share.
 
-mod authorize;
+pub(crate) mod authorize;
 mod dev;
 mod keys;
 mod logout;
-mod sign_in;
+pub(crate) mod sign_in;
 mod token;
 
 use std::sync::Arc;
@@ -165,26 +165,69 @@ pub(crate) fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> Option<S
     Some(url.into())
 }
 
-/// Redirects an authorization error back to a redirect URI that has already been validated.
-pub(crate) fn error_redirect(
-    redirect_uri: &str,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-) -> Response {
-    match with_query(
-        redirect_uri,
-        &[
+/// Why the IdP does not send the browser on: a page of its own (the request cannot be trusted
+/// to redirect), or an error redirect back to a redirect URI already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// An error page on this server.
+    Page {
+        title: &'static str,
+        message: &'static str,
+    },
+    /// `Location` of an error redirect (`error`, `error_description`, `state`).
+    Redirect(String),
+}
+
+impl Refusal {
+    pub(crate) fn page(title: &'static str, message: &'static str) -> Self {
+        Self::Page { title, message }
+    }
+
+    /// Redirects an authorization error back to a redirect URI that has already been validated.
+    pub(crate) fn redirect(
+        redirect_uri: &str,
+        error: &str,
+        description: &str,
+        state: Option<&str>,
+    ) -> Self {
+        let pairs = [
             ("error", Some(error)),
             ("error_description", Some(description)),
             ("state", state),
-        ],
-    ) {
-        Some(location) => redirect(&location),
-        None => error_page(
-            "Invalid redirect URI",
-            "The redirect_uri is not a valid URL.",
-        ),
+        ];
+        match with_query(redirect_uri, &pairs) {
+            Some(location) => Self::Redirect(location),
+            None => Self::page(
+                "Invalid redirect URI",
+                "The redirect_uri is not a valid URL.",
+            ),
+        }
+    }
+
+    /// An error redirect is where the browser goes next, as a completed step does.
+    pub(crate) fn followed(self) -> Result<sign_in::Completed, Self> {
+        match self {
+            Self::Redirect(location) => Ok(sign_in::Completed::Redirect(location)),
+            page => Err(page),
+        }
+    }
+
+    /// For [`crate::DevScalekit::authorize_as`]: an error redirect is where the browser goes.
+    pub(crate) fn into_location(self) -> Result<String, crate::SignInRefused> {
+        match self {
+            Self::Redirect(location) => Ok(location),
+            Self::Page { title, message } => Err(crate::SignInRefused::Page {
+                title: title.to_owned(),
+                message: message.to_owned(),
+            }),
+        }
+    }
+
+    pub(crate) fn into_response(self) -> Response {
+        match self {
+            Self::Page { title, message } => error_page(title, message),
+            Self::Redirect(location) => redirect(&location),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{error_page, error_redirect, html, redirect, with_query, Params};
+use super::{html, redirect, with_query, Params, Refusal};
 use crate::pages;
 use crate::random::{random_id, random_token};
 use crate::state::{now, CodeGrant, Grant, PendingAuthorization, Shared, CODE_TTL_SECS};
@@ -21,60 +21,110 @@ enum Outcome {
     NotOffered,
 }
 
+/// What the user does on the sign-in page.
+pub(crate) enum Choice<'a> {
+    /// Picks a user (and, when asked, one of their organizations).
+    SignIn {
+        user: Option<&'a str>,
+        organization: Option<&'a str>,
+    },
+    /// Presses Cancel.
+    Cancel,
+}
+
+/// Where a completed sign-in page leads.
+pub(crate) enum Completed {
+    /// Back to the client: `code` and `state`, or an `error`.
+    Redirect(String),
+    /// The organization picker for this user.
+    PickOrganization(&'static DemoUser, Option<String>),
+}
+
 pub(crate) async fn sign_in(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let form = Params::parse(&body);
     let Some(pending_id) = form.get("pending") else {
-        return error_page("Invalid request", "The sign-in form is incomplete.");
+        return Refusal::page("Invalid request", "The sign-in form is incomplete.").into_response();
     };
+    let choice = if form.get("cancel").is_some() {
+        Choice::Cancel
+    } else {
+        Choice::SignIn {
+            user: form.get("user"),
+            organization: form.get("organization"),
+        }
+    };
+    match complete(&shared, pending_id, choice) {
+        Ok(Completed::Redirect(location)) => redirect(&location),
+        Ok(Completed::PickOrganization(user, preselect)) => html(
+            StatusCode::OK,
+            pages::pick_organization(pending_id, user, preselect.as_deref()),
+        ),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The user's step on the sign-in page of the pending request `pending_id`: issues the
+/// authorization code, or says why not. Shared by the HTTP form and
+/// [`crate::DevScalekit::authorize_as`].
+pub(crate) fn complete(
+    shared: &Shared,
+    pending_id: &str,
+    choice: Choice<'_>,
+) -> Result<Completed, Refusal> {
     let pending = {
         let mut st = shared.state();
         st.forget_expired(now());
         match st.pending.get(pending_id) {
             Some(p) => p.clone(),
             None => {
-                return error_page(
+                return Err(Refusal::page(
                     "Sign-in expired",
                     "This sign-in request has expired or was already used. Start again from the application.",
-                )
+                ))
             }
         }
     };
     let take_pending = || shared.state().pending.remove(pending_id);
-
-    if form.get("cancel").is_some() {
-        take_pending();
-        return error_redirect(
+    let back_with = |error: &str, description: &str| {
+        Refusal::redirect(
             &pending.redirect_uri,
-            "access_denied",
-            "the user cancelled the sign-in",
+            error,
+            description,
             pending.state.as_deref(),
-        );
-    }
-    let Some(user) = form.get("user").and_then(find_user) else {
-        return error_page("Unknown user", "Pick one of the demo users.");
+        )
+        .followed()
     };
-    let organization = match choose_organization(&pending, user, form.get("organization")) {
+
+    let (user, chosen) = match choice {
+        Choice::Cancel => {
+            take_pending();
+            return back_with("access_denied", "the user cancelled the sign-in");
+        }
+        Choice::SignIn { user, organization } => (user, organization),
+    };
+    let Some(user) = user.and_then(find_user) else {
+        return Err(Refusal::page("Unknown user", "Pick one of the demo users."));
+    };
+    let organization = match choose_organization(&pending, user, chosen) {
         Outcome::Organization(org) => org,
         Outcome::PickOrganization => {
-            return html(
-                StatusCode::OK,
-                pages::pick_organization(pending_id, user, pending.organization_id.as_deref()),
-            )
+            return Ok(Completed::PickOrganization(
+                user,
+                pending.organization_id.clone(),
+            ))
         }
         Outcome::NotAMember => {
             take_pending();
-            return error_redirect(
-                &pending.redirect_uri,
+            return back_with(
                 "access_denied",
                 "the user is not a member of the requested organization",
-                pending.state.as_deref(),
             );
         }
         Outcome::NotOffered => {
-            return error_page(
+            return Err(Refusal::page(
                 "Unknown organization",
                 "Pick one of the user's organizations.",
-            )
+            ))
         }
     };
 
@@ -84,7 +134,10 @@ pub(crate) async fn sign_in(State(shared): State<Arc<Shared>>, body: Bytes) -> R
         st.issued.push(code.clone());
         // Single use: a second submission of the same page finds nothing.
         if st.pending.remove(pending_id).is_none() {
-            return error_page("Sign-in expired", "This sign-in request was already used.");
+            return Err(Refusal::page(
+                "Sign-in expired",
+                "This sign-in request was already used.",
+            ));
         }
         st.codes.insert(
             code.clone(),
@@ -102,16 +155,15 @@ pub(crate) async fn sign_in(State(shared): State<Arc<Shared>>, body: Bytes) -> R
             },
         );
     }
-    match with_query(
+    with_query(
         &pending.redirect_uri,
         &[("code", Some(&code)), ("state", pending.state.as_deref())],
-    ) {
-        Some(location) => redirect(&location),
-        None => error_page(
-            "Invalid redirect URI",
-            "The redirect_uri is not a valid URL.",
-        ),
-    }
+    )
+    .map(Completed::Redirect)
+    .ok_or(Refusal::page(
+        "Invalid redirect URI",
+        "The redirect_uri is not a valid URL.",
+    ))
 }
 
 fn choose_organization(
