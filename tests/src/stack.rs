@@ -100,6 +100,14 @@ impl Stack {
         App::new(self.config(needs), Some(&self.sdk)).expect("app builds")
     }
 
+    /// A function's per-container state, built from this stack's configuration as changed by
+    /// `adjust` (e.g. a shorter timeout or another Scalekit URL).
+    pub fn app_with(&self, needs: Needs, adjust: impl FnOnce(&mut Config)) -> App {
+        let mut config = self.config(needs);
+        adjust(&mut config);
+        App::new(config, Some(&self.sdk)).expect("app builds")
+    }
+
     /// A function's state whose AWS calls go through `endpoint` instead (e.g. a [`FlakyProxy`]).
     pub fn app_via(&self, needs: Needs, endpoint: &str) -> App {
         // Without the env-derived service config, whose AWS_ENDPOINT_URL would win over ours.
@@ -113,13 +121,25 @@ impl Stack {
     /// hold `value` afterwards (warm containers still cache the old one).
     pub async fn rotate_client_secret(&self, value: &str) {
         self.idp.set_client_secret(value);
+        self.put_secret("SCALEKIT_CLIENT_SECRET_ARN", value).await;
+    }
+
+    /// Rotates the session secret in Secrets Manager to `value` (warm containers still cache the
+    /// old one; fresh ones keep it as the previous generation).
+    pub async fn rotate_session_secret(&self, value: &str) {
+        let secret = format!(r#"{{"session_secret":"{value}"}}"#);
+        self.put_secret("SESSION_SECRET_ARN", &secret).await;
+    }
+
+    /// Stores a new value of the secret whose ARN the environment variable `arn_variable` holds.
+    async fn put_secret(&self, arn_variable: &str, value: &str) {
         self.secrets
             .put_secret_value()
-            .secret_id(&self.env["SCALEKIT_CLIENT_SECRET_ARN"])
+            .secret_id(&self.env[arn_variable])
             .secret_string(value)
             .send()
             .await
-            .expect("rotate the client secret");
+            .expect("rotate the secret");
     }
 
     /// The session table as the functions see it, with the keys of [`SESSION_SECRET`].
@@ -191,53 +211,6 @@ impl Stack {
             .items
             .unwrap_or_default()
     }
-
-    /// Plays the user on the IdP's sign-in page: opens the authorization URL, picks `user` (and
-    /// `organization` if asked), and returns where the IdP redirects the browser back to.
-    pub async fn sign_in_at_idp(
-        &self,
-        authorize_url: &str,
-        user: &str,
-        organization: Option<&str>,
-    ) -> String {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let page = http
-            .get(authorize_url)
-            .send()
-            .await
-            .expect("authorize")
-            .text()
-            .await
-            .expect("page");
-        let pending =
-            extract_value(&page, "pending").unwrap_or_else(|| panic!("no sign-in form in: {page}"));
-        let mut form = vec![("pending", pending.clone()), ("user", user.to_owned())];
-        loop {
-            let response = http
-                .post(format!("{}/dev/sign-in", self.idp.url()))
-                .form(&form)
-                .send()
-                .await
-                .expect("sign-in");
-            if response.status().is_redirection() {
-                return response.headers()["location"]
-                    .to_str()
-                    .expect("ascii")
-                    .to_owned();
-            }
-            let page = response.text().await.expect("page");
-            let org =
-                organization.unwrap_or_else(|| panic!("the IdP asked for an organization: {page}"));
-            assert!(
-                form.iter().all(|(k, _)| *k != "organization"),
-                "organization picker shown twice: {page}"
-            );
-            form.push(("organization", org.to_owned()));
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -247,13 +220,6 @@ impl aws_types::service_config::LoadServiceConfig for NoServiceConfig {
     fn load_config(&self, _key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
         None
     }
-}
-
-fn extract_value(page: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker)? + marker.len();
-    let end = page[start..].find('"')? + start;
-    Some(page[start..end].to_owned())
 }
 
 async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {

@@ -2,32 +2,22 @@ use std::time::Duration;
 
 use flow_tests::browser::{body_text, location, set_cookie_for, set_cookies};
 use flow_tests::stack::{FlakyProxy, SESSION_SECRET};
-use flow_tests::{events, logs, Browser, Stack};
+use flow_tests::{events, logs, Browser};
 use scalekit_dev::{Endpoint, Misbehaviour};
 use serde_json::json;
 use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE, TRANSACTION_COOKIE_PREFIX};
-use shared::App;
 
-use crate::support::{finish_login, login_with, sign_in, signed_in, start_login};
+use crate::support::{finish_login_on, query_of, TestApp};
 
 #[tokio::test]
 async fn a_completed_login_creates_one_encrypted_session_and_sets_the_seed_cookies() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let app = TestApp::spawn().await;
     let mut browser = Browser::new();
 
-    let authorize = start_login(&login_app, &mut browser, "").await;
-    let back = stack
-        .sign_in_at_idp(&authorize, "usr_alice", Some("org_globex"))
-        .await;
-    let code = url::Url::parse(&back)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let response = finish_login(&callback_app, &mut browser, &back).await;
+    let authorize = app.start_login(&mut browser, "").await;
+    let back = app.at_idp(&authorize, "usr_alice", Some("org_globex"));
+    let code = query_of(&back)["code"].clone();
+    let response = app.finish_login(&mut browser, &back).await;
 
     // THEN the browser lands on the post-login page
     assert_eq!(response.status(), 302, "{}", body_text(&response));
@@ -56,7 +46,7 @@ async fn a_completed_login_creates_one_encrypted_session_and_sets_the_seed_cooki
     assert!(session_id.len() >= 22, "at least 128 bits");
 
     // AND exactly one session row, keyed by a hash, holding no plaintext token
-    let items = stack.session_items().await;
+    let items = app.stack.session_items().await;
     assert_eq!(items.len(), 1);
     let item = &items[0];
     assert_ne!(
@@ -65,30 +55,29 @@ async fn a_completed_login_creates_one_encrypted_session_and_sets_the_seed_cooki
         "the table must not hold the session id itself"
     );
     assert!(item.contains_key("expiration") && item.contains_key("data"));
-    let record = &stack.sessions().await[0];
+    let record = &app.stack.sessions().await[0];
     assert_eq!(record.user_id, "usr_alice");
     assert_eq!(record.organization_id.as_deref(), Some("org_globex"));
     let dump = format!("{item:?}");
     let access_token = browser.get(ACCESS_TOKEN_COOKIE).unwrap();
     assert!(!dump.contains(access_token));
     assert!(!dump.contains("eyJ"), "no JWT in plaintext: {dump}");
-    assert_eq!(stack.idp.requests(Endpoint::Token), 1);
+    assert_eq!(app.stack.idp.requests(Endpoint::Token), 1);
 
     // AND nothing secret was logged
     logs::assert_none_logged(&[
         &code,
         &session_id,
         access_token,
-        stack.idp.client_secret(),
+        app.stack.idp.client_secret(),
         SESSION_SECRET,
     ]);
 }
 
 #[tokio::test]
 async fn an_error_from_scalekit_is_reported_without_reflecting_its_description() {
-    let stack = Stack::start().await;
-    let app = stack.app(callback::NEEDS);
-    let response = callback::handle(&app, events::request("callback-error-param")).await;
+    let app = TestApp::spawn().await;
+    let response = callback::handle(&app.callback, events::request("callback-error-param")).await;
     assert_eq!(response.status(), 401);
     let page = body_text(&response);
     assert!(page.contains("access_denied"), "{page}");
@@ -99,21 +88,20 @@ async fn an_error_from_scalekit_is_reported_without_reflecting_its_description()
 
     let mut json_event = events::load("callback-error-param");
     events::set_header(&mut json_event, "accept", "application/json");
-    let response = callback::handle(&app, events::to_request(&json_event)).await;
+    let response = callback::handle(&app.callback, events::to_request(&json_event)).await;
     let body: serde_json::Value = serde_json::from_str(&body_text(&response)).unwrap();
     assert_eq!(body["error"], "access_denied");
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_state_without_its_transaction_cookie_never_reaches_scalekit() {
-    let stack = Stack::start().await;
-    let app = stack.app(callback::NEEDS);
+    let app = TestApp::spawn().await;
     for (event, code) in [
         ("callback-state-mismatch", "missing_transaction"),
         ("callback-missing-cookie", "missing_transaction"),
     ] {
-        let response = callback::handle(&app, events::request(event)).await;
+        let response = callback::handle(&app.callback, events::request(event)).await;
         assert_eq!(response.status(), 400, "{event}");
         assert!(
             body_text(&response).contains(code),
@@ -122,66 +110,57 @@ async fn a_state_without_its_transaction_cookie_never_reaches_scalekit() {
         );
         assert!(set_cookie_for(&response, SESSION_COOKIE).is_none());
     }
-    assert_eq!(stack.idp.requests(Endpoint::Token), 0);
-    assert!(stack.session_items().await.is_empty());
+    assert_eq!(app.stack.idp.requests(Endpoint::Token), 0);
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_callback_whose_state_differs_from_the_browsers_transaction_is_refused() {
     // GIVEN a browser that started a login, and a callback URL for another login (login CSRF)
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let app = TestApp::spawn().await;
     let mut victim = Browser::new();
-    start_login(&login_app, &mut victim, "").await;
+    app.start_login(&mut victim, "").await;
     let mut attacker = Browser::new();
-    let attacker_authorize = start_login(&login_app, &mut attacker, "").await;
-    let attacker_back = stack
-        .sign_in_at_idp(&attacker_authorize, "usr_bob", None)
-        .await;
+    let attacker_authorize = app.start_login(&mut attacker, "").await;
+    let attacker_back = app.at_idp(&attacker_authorize, "usr_bob", None);
 
     // WHEN the victim's browser is sent the attacker's callback
-    let response = finish_login(&callback_app, &mut victim, &attacker_back).await;
+    let response = app.finish_login(&mut victim, &attacker_back).await;
 
     // THEN nothing is exchanged and no session exists
     assert_eq!(response.status(), 400);
-    assert_eq!(stack.idp.requests(Endpoint::Token), 0);
+    assert_eq!(app.stack.idp.requests(Endpoint::Token), 0);
     assert!(victim.get(SESSION_COOKIE).is_none());
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_replayed_callback_creates_no_second_session() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
+    let app = TestApp::spawn().await;
     let mut browser = Browser::new();
-    let authorize = start_login(&login_app, &mut browser, "").await;
+    let authorize = app.start_login(&mut browser, "").await;
     let before_callback = browser.clone();
-    let back = stack.sign_in_at_idp(&authorize, "usr_carol", None).await;
-    assert_eq!(
-        finish_login(&callback_app, &mut browser, &back)
-            .await
-            .status(),
-        302
-    );
+    let back = app.at_idp(&authorize, "usr_carol", None);
+    assert_eq!(app.finish_login(&mut browser, &back).await.status(), 302);
 
     // Replay with the transaction cookie still present: Scalekit refuses the used code.
     let mut replay = before_callback;
-    let response = finish_login(&callback_app, &mut replay, &back).await;
+    let response = app.finish_login(&mut replay, &back).await;
     assert_eq!(response.status(), 400);
     assert!(
         body_text(&response).contains("invalid_grant"),
         "{}",
         body_text(&response)
     );
-    assert_eq!(stack.session_items().await.len(), 1);
+    assert_eq!(app.stack.session_items().await.len(), 1);
 }
 
 #[tokio::test]
 async fn token_endpoint_failures_map_to_stable_gateway_errors() {
-    let stack = Stack::start().await;
-    let mut config = stack.config(callback::NEEDS);
-    config.scalekit.request_timeout = Duration::from_millis(800);
-    let callback_app = App::new(config, Some(&stack.sdk)).unwrap();
+    let mut app = TestApp::spawn().await;
+    app.callback = app.stack.app_with(callback::NEEDS, |config| {
+        config.scalekit.request_timeout = Duration::from_millis(800);
+    });
     let cases = [
         (
             Misbehaviour::TokenStatus(500, json!({"error": "server_error"})),
@@ -202,8 +181,7 @@ async fn token_endpoint_failures_map_to_stable_gateway_errors() {
     ];
     for (fault, status, code) in cases {
         let label = format!("{fault:?}");
-        let (response, browser) =
-            login_with(&stack, &stack.app(login::NEEDS), &callback_app, Some(fault)).await;
+        let (response, browser) = app.login_with(Some(fault)).await;
         assert_eq!(
             response.status(),
             status,
@@ -214,128 +192,81 @@ async fn token_endpoint_failures_map_to_stable_gateway_errors() {
         assert!(body.contains(code), "{label}: {body}");
         assert!(browser.get(SESSION_COOKIE).is_none(), "{label}");
     }
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn an_unreachable_scalekit_is_a_502() {
-    let stack = Stack::start().await;
-    let mut config = stack.config(callback::NEEDS);
-    let login_app = stack.app(login::NEEDS);
+    let app = TestApp::spawn().await;
     let mut browser = Browser::new();
-    let authorize = start_login(&login_app, &mut browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
-    config.scalekit.environment_url = "http://127.0.0.1:9".into(); // discard port: refused
-    let app = App::new(config, Some(&stack.sdk)).unwrap();
-    let response = finish_login(&app, &mut browser, &back).await;
+    let authorize = app.start_login(&mut browser, "").await;
+    let back = app.at_idp(&authorize, "usr_bob", None);
+    let unreachable = app.stack.app_with(callback::NEEDS, |config| {
+        config.scalekit.environment_url = "http://127.0.0.1:9".into(); // discard port: refused
+    });
+    let response = finish_login_on(&unreachable, &mut browser, &back).await;
     assert_eq!(response.status(), 502);
     assert!(body_text(&response).contains("idp_unreachable"));
 }
 
 #[tokio::test]
 async fn a_rotated_client_secret_is_re_read_once_and_the_login_completes() {
-    let stack = Stack::start().await;
-    let callback_app = stack.app(callback::NEEDS);
-    let login_app = stack.app(login::NEEDS);
+    let app = TestApp::spawn().await;
     let mut browser = Browser::new();
     // Warm the container's secret cache with the old secret.
-    let first = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
-    assert_eq!(first.status(), 302);
+    app.sign_in_asserted(&mut browser, "usr_bob", None).await;
 
     // Rotate: Scalekit and Secrets Manager now both hold the new secret.
-    stack
+    app.stack
         .rotate_client_secret("rotated-client-secret-value")
         .await;
     tokio::time::sleep(Duration::from_secs(5)).await; // past the re-read rate limit
 
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_carol",
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 302, "{}", body_text(&response));
+    app.sign_in_asserted(&mut browser, "usr_carol", None).await;
     logs::assert_none_logged(&["rotated-client-secret-value"]);
 }
 
 #[tokio::test]
 async fn dynamodb_down_is_a_503_with_nothing_written_and_the_next_request_recovers() {
-    let stack = Stack::start().await;
-    let proxy = FlakyProxy::start(&stack.moto_url()).await;
-    let callback_app = stack.app_via(callback::NEEDS, &proxy.url);
-    let login_app = stack.app(login::NEEDS);
+    let mut app = TestApp::spawn().await;
+    let proxy = FlakyProxy::start(&app.stack.moto_url()).await;
+    app.callback = app.stack.app_via(callback::NEEDS, &proxy.url);
     // Secrets are read while AWS is up; then DynamoDB (same endpoint) goes down.
-    let mut browser = Browser::new();
-    signed_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
-    let rows_before = stack.session_items().await.len();
+    app.signed_in("usr_bob", None).await;
+    let rows_before = app.stack.session_items().await.len();
 
     proxy.set_up(false);
     let mut browser = Browser::new();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_carol",
-        None,
-    )
-    .await;
+    let response = app.sign_in(&mut browser, "usr_carol", None).await;
     assert_eq!(response.status(), 503, "{}", body_text(&response));
     assert!(body_text(&response).contains("session_store_unavailable"));
     assert!(browser.get(SESSION_COOKIE).is_none() && browser.get(ACCESS_TOKEN_COOKIE).is_none());
-    assert_eq!(stack.session_items().await.len(), rows_before);
+    assert_eq!(app.stack.session_items().await.len(), rows_before);
 
     proxy.set_up(true);
     let mut browser = Browser::new();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_carol",
-        None,
-    )
-    .await;
+    let response = app.sign_in(&mut browser, "usr_carol", None).await;
     assert_eq!(
         response.status(),
         302,
         "same container recovers: {}",
         body_text(&response)
     );
-    assert_eq!(stack.session_items().await.len(), rows_before + 1);
+    assert_eq!(app.stack.session_items().await.len(), rows_before + 1);
 }
 
 #[tokio::test]
 async fn secrets_manager_down_at_cold_start_is_a_503_and_recovers() {
-    let stack = Stack::start().await;
-    let proxy = FlakyProxy::start(&stack.moto_url()).await;
+    let mut app = TestApp::spawn().await;
+    let proxy = FlakyProxy::start(&app.stack.moto_url()).await;
     proxy.set_up(false);
-    let login_app = stack.app_via(login::NEEDS, &proxy.url);
-    let response = login::handle(&login_app, events::request("login-plain")).await;
+    app.login = app.stack.app_via(login::NEEDS, &proxy.url);
+    let response = login::handle(&app.login, events::request("login-plain")).await;
     assert_eq!(response.status(), 503);
     assert!(body_text(&response).contains("secrets_unavailable"));
     assert!(set_cookies(&response).is_empty());
 
     proxy.set_up(true);
-    let response = login::handle(&login_app, events::request("login-plain")).await;
+    let response = login::handle(&app.login, events::request("login-plain")).await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
 }

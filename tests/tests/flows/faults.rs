@@ -6,59 +6,37 @@ use std::time::{Duration, Instant};
 
 use flow_tests::browser::body_text;
 use flow_tests::stack::{EndlessAnswers, ThrottlingProxy};
-use flow_tests::{Browser, Stack};
+use flow_tests::Browser;
 use scalekit_dev::Misbehaviour;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::telemetry::Chain;
 
-use crate::support::{login_with, sign_in, signed_in};
+use crate::support::TestApp;
 
 #[tokio::test]
 async fn brief_dynamodb_throttling_is_absorbed_by_the_sdk_retries() {
-    let stack = Stack::start().await;
-    let proxy = ThrottlingProxy::start(&stack.moto_url(), 2).await;
-    let (login_app, callback_app) = (
-        stack.app(login::NEEDS),
-        stack.app_via(callback::NEEDS, &proxy.url),
-    );
+    let mut app = TestApp::spawn().await;
+    let proxy = ThrottlingProxy::start(&app.stack.moto_url(), 2).await;
+    app.callback = app.stack.app_via(callback::NEEDS, &proxy.url);
     let mut browser = Browser::new();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
+    let response = app.sign_in(&mut browser, "usr_bob", None).await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
     assert_eq!(
         proxy.dynamodb_requests(),
         3,
         "two throttled attempts, then success"
     );
-    assert_eq!(stack.session_items().await.len(), 1);
+    assert_eq!(app.stack.session_items().await.len(), 1);
 }
 
 #[tokio::test]
 async fn sustained_dynamodb_throttling_is_a_bounded_503_with_nothing_written() {
-    let stack = Stack::start().await;
-    let proxy = ThrottlingProxy::start(&stack.moto_url(), usize::MAX).await;
-    let (login_app, callback_app) = (
-        stack.app(login::NEEDS),
-        stack.app_via(callback::NEEDS, &proxy.url),
-    );
+    let mut app = TestApp::spawn().await;
+    let proxy = ThrottlingProxy::start(&app.stack.moto_url(), usize::MAX).await;
+    app.callback = app.stack.app_via(callback::NEEDS, &proxy.url);
     let mut browser = Browser::new();
     let started = Instant::now();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
+    let response = app.sign_in(&mut browser, "usr_bob", None).await;
     assert_eq!(response.status(), 503, "{}", body_text(&response));
     assert!(body_text(&response).contains("session_store_unavailable"));
     assert_eq!(
@@ -71,38 +49,21 @@ async fn sustained_dynamodb_throttling_is_a_bounded_503_with_nothing_written() {
         "inside the function's 10 s timeout"
     );
     assert!(browser.get(SESSION_COOKIE).is_none());
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn keys_endpoint_down_before_any_key_is_cached_is_a_502_and_recovers() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    stack.idp.misbehave(Misbehaviour::KeysDown);
+    let app = TestApp::spawn().await;
+    app.stack.idp.misbehave(Misbehaviour::KeysDown);
     let mut browser = Browser::new();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
+    let response = app.sign_in(&mut browser, "usr_bob", None).await;
     assert_eq!(response.status(), 502, "{}", body_text(&response));
     assert!(body_text(&response).contains("idp_keys_unavailable"));
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 
-    stack.idp.clear_misbehaviour();
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
+    app.stack.idp.clear_misbehaviour();
+    let response = app.sign_in(&mut browser, "usr_bob", None).await;
     assert_eq!(
         response.status(),
         302,
@@ -113,75 +74,43 @@ async fn keys_endpoint_down_before_any_key_is_cached_is_a_502_and_recovers() {
 
 #[tokio::test]
 async fn keys_endpoint_down_with_keys_cached_does_not_stop_logins() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    let mut browser = Browser::new();
-    signed_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_bob",
-        None,
-    )
-    .await;
-    stack.idp.misbehave(Misbehaviour::KeysDown);
-    let response = sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut browser,
-        "usr_carol",
-        None,
-    )
-    .await;
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("usr_bob", None).await;
+    app.stack.idp.misbehave(Misbehaviour::KeysDown);
+    let response = app.sign_in(&mut browser, "usr_carol", None).await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
 }
 
 #[tokio::test]
 async fn a_token_answer_that_never_ends_is_a_502_at_the_callback_not_a_timeout() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    let (response, _) = login_with(
-        &stack,
-        &login_app,
-        &callback_app,
-        Some(Misbehaviour::TokenEndlessBody),
-    )
-    .await;
+    let app = TestApp::spawn().await;
+    let (response, _) = app.login_with(Some(Misbehaviour::TokenEndlessBody)).await;
     assert_eq!(response.status(), 502, "{}", body_text(&response));
     assert!(body_text(&response).contains("idp_bad_response"));
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_key_set_that_never_ends_is_a_502_at_the_callback() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    let (response, _) = login_with(
-        &stack,
-        &login_app,
-        &callback_app,
-        Some(Misbehaviour::KeysEndlessBody),
-    )
-    .await;
+    let app = TestApp::spawn().await;
+    let (response, _) = app.login_with(Some(Misbehaviour::KeysEndlessBody)).await;
     assert_eq!(response.status(), 502, "{}", body_text(&response));
     assert!(body_text(&response).contains("idp_keys_unavailable"));
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn aws_answers_that_never_end_are_cut_off_at_the_cap_not_read_until_the_timeout() {
-    let stack = Stack::start().await;
+    let mut app = TestApp::spawn().await;
     let endless = EndlessAnswers::start().await;
-    let app = stack.app_via(session::NEEDS, &endless.url);
+    app.session = app.stack.app_via(session::NEEDS, &endless.url);
 
-    let error = app.session_keys.get().await.unwrap_err();
+    let error = app.session.session_keys.get().await.unwrap_err();
     let chain = Chain(&error).to_string();
     assert!(chain.contains("length limit exceeded"), "{chain}");
 
-    let (_, keys) = stack.session_store();
-    let store = app.sessions();
+    let (_, keys) = app.stack.session_store();
+    let store = app.session.sessions();
     let error = store.load("any-session", &keys.tokens).await.unwrap_err();
     let chain = Chain(&error).to_string();
     assert!(chain.contains("length limit exceeded"), "{chain}");

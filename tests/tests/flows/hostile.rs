@@ -1,8 +1,10 @@
 //! Hostile input through the real handlers: never a panic, never a 5xx, never a session.
 
-use flow_tests::browser::body_text;
+use flow_tests::browser::{body_text, set_cookie_for};
 use flow_tests::{events, logs, Stack};
 use serde_json::Value;
+
+use crate::support::{Container, TestApp};
 
 fn with_cookie(name: &str, cookie: &str) -> lambda_http::Request {
     let mut event = events::load(name);
@@ -12,7 +14,7 @@ fn with_cookie(name: &str, cookie: &str) -> lambda_http::Request {
 
 #[tokio::test]
 async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
-    let stack = Stack::start().await;
+    let app = TestApp::spawn().await;
     let huge_cookie = format!("__Host-sk_session={}", "A".repeat(16 * 1024));
     let mut statuses = Vec::new();
     for event in [
@@ -23,50 +25,33 @@ async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
         "logout-without-session",
         "profile-signed-out",
     ] {
-        let response = serve_event(&stack, event, with_cookie(event, &huge_cookie)).await;
+        let response = serve_event(&app.stack, event, with_cookie(event, &huge_cookie)).await;
         statuses.push(response.status());
     }
     assert!(statuses.iter().all(|s| s.as_u16() == 431), "{statuses:?}");
 
     let mut event = events::load("login-plain");
     events::set_query(&mut event, &format!("login_hint={}", "a".repeat(10_000)));
-    let response = serve_event(&stack, "login-plain", events::to_request(&event)).await;
+    let response = serve_event(&app.stack, "login-plain", events::to_request(&event)).await;
     assert_eq!(response.status(), 414);
 }
 
-/// Answers `request` with the function the sample event `name` is for (its first word), as the
-/// deployed function does: through `shared::runtime::serve`.
+/// Answers `request` with a fresh container of the function the sample event `name` is for (its
+/// first word), as the deployed function does: through `shared::runtime::serve`.
 async fn serve_event(
     stack: &Stack,
     name: &str,
     request: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
     use shared::runtime::serve;
+    let on = Container::of(stack);
     match name.split('-').next().unwrap_or_default() {
-        "login" => {
-            let app = stack.app(login::NEEDS);
-            serve(&|r| login::handle(&app, r), request).await
-        }
-        "callback" => {
-            let app = stack.app(callback::NEEDS);
-            serve(&|r| callback::handle(&app, r), request).await
-        }
-        "session" => {
-            let app = stack.app(session::NEEDS);
-            serve(&|r| session::handle(&app, r), request).await
-        }
-        "refresh" => {
-            let app = stack.app(refresh::NEEDS);
-            serve(&|r| refresh::handle(&app, r), request).await
-        }
-        "logout" => {
-            let app = stack.app(logout::NEEDS);
-            serve(&|r| logout::handle(&app, r), request).await
-        }
-        "profile" => {
-            let app = stack.app(profile::NEEDS);
-            serve(&|r| profile::handle(&app, r), request).await
-        }
+        "login" => serve(&|r| login::handle(&on.login, r), request).await,
+        "callback" => serve(&|r| callback::handle(&on.callback, r), request).await,
+        "session" => serve(&|r| session::handle(&on.session, r), request).await,
+        "refresh" => serve(&|r| refresh::handle(&on.refresh, r), request).await,
+        "logout" => serve(&|r| logout::handle(&on.logout, r), request).await,
+        "profile" => serve(&|r| profile::handle(&on.profile, r), request).await,
         other => panic!("event {name} names no function ({other})"),
     }
 }
@@ -74,8 +59,7 @@ async fn serve_event(
 #[tokio::test]
 async fn raw_quotes_brackets_and_control_bytes_in_the_query_get_a_4xx_not_a_failed_invocation() {
     // lambda_http alone panics converting these events (found by the login_query fuzz target).
-    let stack = Stack::start().await;
-    let app = stack.app(login::NEEDS);
+    let app = TestApp::spawn().await;
     for raw in [
         "return_to=/\"><script>",
         "login_hint=a\tb",
@@ -84,7 +68,7 @@ async fn raw_quotes_brackets_and_control_bytes_in_the_query_get_a_4xx_not_a_fail
     ] {
         let mut event = events::load("login-plain");
         event["rawQueryString"] = Value::String(raw.to_owned());
-        let response = login::handle(&app, events::to_request(&event)).await;
+        let response = login::handle(&app.login, events::to_request(&event)).await;
         assert_eq!(response.status(), 400, "{raw:?}: {}", body_text(&response));
         assert!(!body_text(&response).contains("<script>"));
     }
@@ -92,8 +76,7 @@ async fn raw_quotes_brackets_and_control_bytes_in_the_query_get_a_4xx_not_a_fail
 
 #[tokio::test]
 async fn garbage_session_and_transaction_cookies_are_treated_as_absent() {
-    let stack = Stack::start().await;
-    let session_app = stack.app(session::NEEDS);
+    let app = TestApp::spawn().await;
     for garbage in [
         "",
         "x",
@@ -105,14 +88,13 @@ async fn garbage_session_and_transaction_cookies_are_treated_as_absent() {
     ] {
         let cookie = format!("__Host-sk_session={garbage}");
         let response =
-            session::handle(&session_app, with_cookie("session-signed-in", &cookie)).await;
+            session::handle(&app.session, with_cookie("session-signed-in", &cookie)).await;
         assert_eq!(response.status(), 401, "{garbage:?}");
         let cookie = format!("accessToken={garbage}");
         let response =
-            session::handle(&session_app, with_cookie("session-signed-in", &cookie)).await;
+            session::handle(&app.session, with_cookie("session-signed-in", &cookie)).await;
         assert_eq!(response.status(), 401, "{garbage:?}");
     }
-    let callback_app = stack.app(callback::NEEDS);
     let mut event = events::load("callback-state-mismatch");
     events::set_cookies(
         &mut event,
@@ -122,15 +104,14 @@ async fn garbage_session_and_transaction_cookies_are_treated_as_absent() {
             ";;".to_owned(),
         ],
     );
-    let response = callback::handle(&callback_app, events::to_request(&event)).await;
+    let response = callback::handle(&app.callback, events::to_request(&event)).await;
     assert_eq!(response.status(), 400);
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn malformed_and_repeated_callback_parameters_are_refused_without_reaching_scalekit() {
-    let stack = Stack::start().await;
-    let app = stack.app(callback::NEEDS);
+    let app = TestApp::spawn().await;
     let queries = [
         "",
         "code=",
@@ -148,7 +129,7 @@ async fn malformed_and_repeated_callback_parameters_are_refused_without_reaching
     for query in queries {
         let mut event = events::load("callback-missing-cookie");
         events::set_query(&mut event, query);
-        let response = callback::handle(&app, events::to_request(&event)).await;
+        let response = callback::handle(&app.callback, events::to_request(&event)).await;
         let status = response.status().as_u16();
         assert!(
             (300..500).contains(&status),
@@ -157,12 +138,12 @@ async fn malformed_and_repeated_callback_parameters_are_refused_without_reaching
         );
         assert!(!body_text(&response).contains("<script>"), "{query:?}");
     }
-    assert_eq!(stack.idp.requests(scalekit_dev::Endpoint::Token), 0);
+    assert_eq!(app.stack.idp.requests(scalekit_dev::Endpoint::Token), 0);
 }
 
 #[tokio::test]
 async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below_500() {
-    let stack = Stack::start().await;
+    let app = TestApp::spawn().await;
     let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -180,7 +161,7 @@ async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below
         let event: Value = events::load(&name);
         assert_eq!(event["version"], "2.0", "{name}");
         let request = events::to_request(&event);
-        let response = serve_event(&stack, &name, request).await;
+        let response = serve_event(&app.stack, &name, request).await;
         assert!(
             response.status().as_u16() < 500,
             "{name}: {} {}",
@@ -209,21 +190,9 @@ fn tracing_probe(value: &str) {
 
 #[tokio::test]
 async fn an_access_token_from_another_users_session_is_not_accepted() {
-    let stack = Stack::start().await;
-    let (login_app, callback_app) = (stack.app(login::NEEDS), stack.app(callback::NEEDS));
-    let session_app = stack.app(session::NEEDS);
-    let mut alice = flow_tests::Browser::new();
-    let mut bob = flow_tests::Browser::new();
-    crate::support::sign_in(
-        &stack,
-        &login_app,
-        &callback_app,
-        &mut alice,
-        "usr_alice",
-        Some("org_acme"),
-    )
-    .await;
-    crate::support::sign_in(&stack, &login_app, &callback_app, &mut bob, "usr_bob", None).await;
+    let app = TestApp::spawn().await;
+    let alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let bob = app.signed_in("usr_bob", None).await;
 
     // Alice's session cookie with Bob's (valid, correctly signed) access token.
     let mixed = format!(
@@ -234,7 +203,7 @@ async fn an_access_token_from_another_users_session_is_not_accepted() {
     let mut event = events::load("session-signed-in");
     events::set_cookies(&mut event, &[]);
     events::set_header(&mut event, "cookie", &mixed);
-    let response = session::handle(&session_app, events::to_request(&event)).await;
+    let response = session::handle(&app.session, events::to_request(&event)).await;
     assert_eq!(response.status(), 200, "{}", body_text(&response));
     let body: Value = serde_json::from_str(&body_text(&response)).unwrap();
     assert_eq!(
@@ -242,7 +211,6 @@ async fn an_access_token_from_another_users_session_is_not_accepted() {
         "the session decides who this is"
     );
     assert_eq!(body["roles"], serde_json::json!(["admin"]));
-    let replaced = flow_tests::browser::set_cookie_for(&response, "accessToken")
-        .expect("Bob's token replaced");
+    let replaced = set_cookie_for(&response, "accessToken").expect("Bob's token replaced");
     assert!(!replaced.contains(bob.get("accessToken").unwrap()));
 }

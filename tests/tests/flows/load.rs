@@ -12,19 +12,10 @@ use scalekit_dev::Endpoint;
 use shared::redacted::SessionId;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::session::session_key;
-use shared::App;
 use tokio::sync::Semaphore;
 
 use crate::call;
-use crate::support::sign_in;
-
-/// One Lambda container of each function.
-struct Container {
-    login: App,
-    callback: App,
-    refresh: App,
-    session: App,
-}
+use crate::support::{sign_in_on, Container};
 
 const LOGINS: usize = 300;
 /// Concurrent Lambda containers of each function.
@@ -35,16 +26,8 @@ const IN_FLIGHT: usize = 48;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundreds_of_concurrent_logins_and_racing_refreshes_lose_and_mix_up_nothing() {
     let stack = Arc::new(Stack::start().await);
-    let containers: Arc<Vec<_>> = Arc::new(
-        (0..CONTAINERS)
-            .map(|_| Container {
-                login: stack.app(login::NEEDS),
-                callback: stack.app(callback::NEEDS),
-                refresh: stack.app(refresh::NEEDS),
-                session: stack.app(session::NEEDS),
-            })
-            .collect(),
-    );
+    let containers: Arc<Vec<_>> =
+        Arc::new((0..CONTAINERS).map(|_| Container::of(&stack)).collect());
     let users = ["usr_bob", "usr_carol"];
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let busy_answers = Arc::new(AtomicUsize::new(0));
@@ -57,15 +40,7 @@ async fn hundreds_of_concurrent_logins_and_racing_refreshes_lose_and_mix_up_noth
             let on = |offset: usize| &containers[(i + offset) % CONTAINERS];
             let user = users[i % 2];
             let mut browser = Browser::new();
-            let response = sign_in(
-                &stack,
-                &on(0).login,
-                &on(0).callback,
-                &mut browser,
-                user,
-                None,
-            )
-            .await;
+            let response = sign_in_on(&stack, on(0), &mut browser, user, None).await;
             assert_eq!(
                 response.status(),
                 302,

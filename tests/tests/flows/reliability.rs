@@ -4,51 +4,19 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use flow_tests::browser::{body_text, set_cookie_for};
-use flow_tests::{Browser, Stack};
+use flow_tests::browser::{body_text, location, set_cookie_for};
+use flow_tests::stack::FlakyProxy;
+use flow_tests::{events, Browser};
 use scalekit_dev::{Endpoint, Misbehaviour};
-use serde_json::json;
 use shared::scalekit::unix_now;
 use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
-use shared::App;
 
 use crate::call;
-use crate::support::{finish_login, signed_in, start_login};
+use crate::support::{finish_login_on, request_from, signed_in_on, start_login_on};
+use crate::support::{Container, TestApp};
 
-/// One Lambda container of each function the browser flow uses.
-struct Container {
-    login: App,
-    callback: App,
-    session: App,
-}
-
-fn container(stack: &Stack) -> Container {
-    Container {
-        login: stack.app(login::NEEDS),
-        callback: stack.app(callback::NEEDS),
-        session: stack.app(session::NEEDS),
-    }
-}
-
-async fn sign_in(stack: &Stack, on: &Container, user: &str) -> Browser {
-    let mut browser = Browser::new();
-    let org = (user == "usr_alice").then_some("org_acme");
-    signed_in(stack, &on.login, &on.callback, &mut browser, user, org).await;
-    browser
-}
-
-async fn put_session_secret(stack: &Stack, value: &str) {
-    stack
-        .secrets
-        .put_secret_value()
-        .secret_id(&stack.env["SESSION_SECRET_ARN"])
-        .secret_string(format!(r#"{{"session_secret":"{value}"}}"#))
-        .send()
-        .await
-        .expect("rotate");
-}
-
-fn assert_signed_in(response: &lambda_http::Response<lambda_http::Body>, what: &str) {
+/// Asserts that a session check answered for the signed-in user and kept the session cookie.
+fn assert_still_signed_in(response: &lambda_http::Response<lambda_http::Body>, what: &str) {
     assert_eq!(response.status(), 200, "{what}: {}", body_text(response));
     assert!(
         set_cookie_for(response, SESSION_COOKIE).is_none(),
@@ -58,37 +26,39 @@ fn assert_signed_in(response: &lambda_http::Response<lambda_http::Body>, what: &
 
 #[tokio::test]
 async fn warm_and_fresh_containers_serve_one_user_side_by_side_after_a_session_secret_rotation() {
-    let stack = Stack::start().await;
-    // GIVEN a warm container that read the session secret before the rotation
-    let warm = container(&stack);
-    let mut before = sign_in(&stack, &warm, "usr_alice").await;
+    // GIVEN a warm container (the app's own) that read the session secret before the rotation
+    let app = TestApp::spawn().await;
+    let warm = &app.apps;
+    let mut before = app.signed_in("usr_alice", Some("org_acme")).await;
     call!(session::handle, &warm.session, before, "session-signed-in");
 
     // WHEN the secret is rotated and a fresh container starts beside the warm one
-    put_session_secret(&stack, "rotated-session-secret-0123456789abcdef").await;
-    let fresh = container(&stack);
+    app.stack
+        .rotate_session_secret("rotated-session-secret-0123456789abcdef")
+        .await;
+    let fresh = Container::of(&app.stack);
 
     // THEN a session sealed by the fresh container opens on the warm one (which re-reads the
     // secret once), and the old session keeps working on both
-    let mut after = sign_in(&stack, &fresh, "usr_bob").await;
+    let mut after = signed_in_on(&app.stack, &fresh, "usr_bob", None).await;
     for round in 0..2 {
         let response = call!(session::handle, &warm.session, after, "session-signed-in");
-        assert_signed_in(
+        assert_still_signed_in(
             &response,
             &format!("fresh session on the warm container ({round})"),
         );
         let response = call!(session::handle, &fresh.session, after, "session-signed-in");
-        assert_signed_in(
+        assert_still_signed_in(
             &response,
             &format!("fresh session on the fresh container ({round})"),
         );
         let response = call!(session::handle, &fresh.session, before, "session-signed-in");
-        assert_signed_in(
+        assert_still_signed_in(
             &response,
             &format!("old session on the fresh container ({round})"),
         );
         let response = call!(session::handle, &warm.session, before, "session-signed-in");
-        assert_signed_in(
+        assert_still_signed_in(
             &response,
             &format!("old session on the warm container ({round})"),
         );
@@ -97,17 +67,18 @@ async fn warm_and_fresh_containers_serve_one_user_side_by_side_after_a_session_s
     // AND a login started on a fresh container finishes at a warm container's callback, and
     // the other way round
     let mut browser = Browser::new();
-    let stale_callback = stack.app(callback::NEEDS);
-    let stale_login = stack.app(login::NEEDS);
+    let stale = Container::of(&app.stack);
     // Both read the rotated secret now; roll the secret once more so they are the warm ones.
-    stale_callback.session_keys.get().await.expect("secret");
-    stale_login.session_keys.get().await.expect("secret");
-    put_session_secret(&stack, "third-session-secret-0123456789abcdefgh").await;
-    let newest = container(&stack);
+    stale.callback.session_keys.get().await.expect("secret");
+    stale.login.session_keys.get().await.expect("secret");
+    app.stack
+        .rotate_session_secret("third-session-secret-0123456789abcdefgh")
+        .await;
+    let newest = Container::of(&app.stack);
 
-    let authorize = start_login(&newest.login, &mut browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_carol", None).await;
-    let response = finish_login(&stale_callback, &mut browser, &back).await;
+    let authorize = start_login_on(&newest.login, &mut browser, "").await;
+    let back = app.at_idp(&authorize, "usr_carol", None);
+    let response = finish_login_on(&stale.callback, &mut browser, &back).await;
     assert_eq!(
         response.status(),
         302,
@@ -116,9 +87,9 @@ async fn warm_and_fresh_containers_serve_one_user_side_by_side_after_a_session_s
     );
 
     let mut other = Browser::new();
-    let authorize = start_login(&stale_login, &mut other, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_carol", None).await;
-    let response = finish_login(&newest.callback, &mut other, &back).await;
+    let authorize = start_login_on(&stale.login, &mut other, "").await;
+    let back = app.at_idp(&authorize, "usr_carol", None);
+    let response = finish_login_on(&newest.callback, &mut other, &back).await;
     assert_eq!(
         response.status(),
         302,
@@ -127,41 +98,39 @@ async fn warm_and_fresh_containers_serve_one_user_side_by_side_after_a_session_s
     );
 
     // AND no record was deleted along the way
-    assert_eq!(stack.session_items().await.len(), 4);
+    assert_eq!(app.stack.session_items().await.len(), 4);
 }
 
 #[tokio::test]
 async fn a_session_that_cannot_be_opened_signs_the_browser_out_but_its_record_is_kept() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    let mut browser = sign_in(&stack, &on, "usr_bob").await;
-    stack
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("usr_bob", None).await;
+    app.stack
         .set_session_attributes(&[("data", AttributeValue::S("not-a-sealed-record".into()))])
         .await;
-    let response = call!(session::handle, &on.session, browser, "session-signed-in");
+    let response = call!(session::handle, &app.session, browser, "session-signed-in");
     assert_eq!(response.status(), 401, "{}", body_text(&response));
-    assert_eq!(stack.session_items().await.len(), 1, "never deleted");
+    assert_eq!(app.stack.session_items().await.len(), 1, "never deleted");
 }
 
 #[tokio::test]
 async fn an_edited_session_row_is_refused_and_clear_attributes_decide_nothing() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    let mut alice = sign_in(&stack, &on, "usr_alice").await;
-    let mut bob = sign_in(&stack, &on, "usr_bob").await;
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let mut bob = app.signed_in("usr_bob", None).await;
 
     // A table writer adds the attributes older records had in clear: they change nothing.
     let now = unix_now();
-    stack
+    app.stack
         .edit_sessions(|record| record.expires_at = now - 1)
         .await;
-    stack
+    app.stack
         .set_session_attributes(&[
             ("expires_at", AttributeValue::N((now + 999_999).to_string())),
             ("user_id", AttributeValue::S("usr_bob".into())),
         ])
         .await;
-    let response = call!(session::handle, &on.session, alice, "session-signed-in");
+    let response = call!(session::handle, &app.session, alice, "session-signed-in");
     assert_eq!(
         response.status(),
         401,
@@ -170,17 +139,17 @@ async fn an_edited_session_row_is_refused_and_clear_attributes_decide_nothing() 
     );
 
     // Moving bob's sealed record under another key, or editing its clear version, is refused.
-    let mut bob2 = sign_in(&stack, &on, "usr_bob").await;
-    let items = stack.session_items().await;
+    let mut bob2 = app.signed_in("usr_bob", None).await;
+    let items = app.stack.session_items().await;
     assert_eq!(items.len(), 2, "alice's expired record was deleted");
-    let response = call!(session::handle, &on.session, bob2, "session-signed-in");
-    assert_signed_in(&response, "baseline");
+    let response = call!(session::handle, &app.session, bob2, "session-signed-in");
+    assert_still_signed_in(&response, "baseline");
     let data: Vec<_> = items.iter().map(|item| item["data"].clone()).collect();
     for (item, stolen) in items.iter().zip(data.iter().rev()) {
-        stack
+        app.stack
             .dynamo
             .update_item()
-            .table_name(&stack.table)
+            .table_name(&app.stack.table)
             .key("id", item["id"].clone())
             .update_expression("SET #d = :d")
             .expression_attribute_names("#d", "data")
@@ -190,7 +159,7 @@ async fn an_edited_session_row_is_refused_and_clear_attributes_decide_nothing() 
             .expect("swap");
     }
     for browser in [&mut bob, &mut bob2] {
-        let response = call!(session::handle, &on.session, *browser, "session-signed-in");
+        let response = call!(session::handle, &app.session, *browser, "session-signed-in");
         assert_eq!(
             response.status(),
             401,
@@ -202,11 +171,11 @@ async fn an_edited_session_row_is_refused_and_clear_attributes_decide_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_winner_that_takes_seconds_signs_nobody_out() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    let (first, second) = (stack.app(session::NEEDS), stack.app(session::NEEDS));
-    for app in [&first, &second] {
-        app.client_secret
+    let app = TestApp::spawn().await;
+    let (first, second) = (app.stack.app(session::NEEDS), app.stack.app(session::NEEDS));
+    for session_app in [&first, &second] {
+        session_app
+            .client_secret
             .as_ref()
             .unwrap()
             .get()
@@ -214,27 +183,23 @@ async fn a_refresh_winner_that_takes_seconds_signs_nobody_out() {
             .expect("secret");
     }
     // GIVEN a session whose access token has expired, open in two tabs served by two containers
-    stack.idp.misbehave(Misbehaviour::AccessTokenClaims(
-        json!({"exp": unix_now() - 120, "iat": unix_now() - 420}),
-    ));
-    let browser = sign_in(&stack, &on, "usr_carol").await;
-    stack.idp.clear_misbehaviour();
+    let browser = app.signed_in_with_expired_access_token("usr_carol").await;
     // WHEN Scalekit spends the refresh token at once but its answer takes three seconds
-    stack
+    app.stack
         .idp
         .misbehave(Misbehaviour::TokenSlowResponse(Duration::from_secs(3)));
-    let request = || crate::support::request_from(&browser, "session-signed-in");
+    let request = || request_from(&browser, "session-signed-in");
     let slow_first = session::handle(&first, request());
     let second_later = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         session::handle(&second, request()).await
     };
     let (a, b) = tokio::join!(slow_first, second_later);
-    stack.idp.clear_misbehaviour();
+    app.stack.idp.clear_misbehaviour();
 
     // THEN both tabs end signed in with the winner's access token, and one refresh was spent
-    assert_signed_in(&a, "winner");
-    assert_signed_in(&b, "the tab that waited");
+    assert_still_signed_in(&a, "winner");
+    assert_still_signed_in(&b, "the tab that waited");
     let token = |r| {
         let cookie = set_cookie_for(r, ACCESS_TOKEN_COOKIE).expect("a fresh access token");
         cookie.split(';').next().map(str::to_owned)
@@ -245,25 +210,20 @@ async fn a_refresh_winner_that_takes_seconds_signs_nobody_out() {
         "the waiting tab adopted the winner's token"
     );
     assert_eq!(
-        stack.idp.requests(Endpoint::Token),
+        app.stack.idp.requests(Endpoint::Token),
         2,
         "one code exchange, one refresh"
     );
-    assert_eq!(stack.session_items().await.len(), 1);
+    assert_eq!(app.stack.session_items().await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_tab_that_waits_too_long_for_a_refresh_answers_busy_and_keeps_the_session() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    stack.idp.misbehave(Misbehaviour::AccessTokenClaims(
-        json!({"exp": unix_now() - 120, "iat": unix_now() - 420}),
-    ));
-    let mut browser = sign_in(&stack, &on, "usr_carol").await;
-    stack.idp.clear_misbehaviour();
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in_with_expired_access_token("usr_carol").await;
     // GIVEN another container holds the session's rotation lease (its refresh is in flight)
-    let (store, _) = stack.session_store();
-    let record = stack.sessions().await.remove(0);
+    let (store, _) = app.stack.session_store();
+    let record = app.stack.sessions().await.remove(0);
     let now_ms = unix_now() * 1000;
     let lease = store
         .acquire_lease(&record, now_ms, now_ms + 60_000)
@@ -273,58 +233,57 @@ async fn a_tab_that_waits_too_long_for_a_refresh_answers_busy_and_keeps_the_sess
 
     // WHEN this tab needs a refresh too, THEN it waits, then answers 503 session_busy,
     // keeping the cookies and the record
-    let response = call!(session::handle, &on.session, browser, "session-signed-in");
+    let response = call!(session::handle, &app.session, browser, "session-signed-in");
     assert_eq!(response.status(), 503, "{}", body_text(&response));
     assert!(body_text(&response).contains("session_busy"));
     assert!(set_cookie_for(&response, SESSION_COOKIE).is_none());
     assert!(set_cookie_for(&response, ACCESS_TOKEN_COOKIE).is_none());
     assert_eq!(
-        stack.idp.requests(Endpoint::Token),
+        app.stack.idp.requests(Endpoint::Token),
         1,
         "the refresh token was not spent"
     );
-    assert_eq!(stack.session_items().await.len(), 1);
+    assert_eq!(app.stack.session_items().await.len(), 1);
 
     // AND once the lease is gone the next request refreshes
     store.release_lease(&record).await.expect("release");
-    let response = call!(session::handle, &on.session, browser, "session-signed-in");
-    assert_signed_in(&response, "after the lease");
+    let response = call!(session::handle, &app.session, browser, "session-signed-in");
+    assert_still_signed_in(&response, "after the lease");
 }
 
 #[tokio::test]
 async fn a_foreign_cookie_with_non_ascii_bytes_hides_no_other_cookie() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
+    let app = TestApp::spawn().await;
     let foreign = "sibling_app=caf\u{e9}; theme=\u{1f319}".to_owned();
 
     // A login and its callback with the foreign cookie present
     let mut browser = Browser::new();
-    let mut event = flow_tests::events::load("login-plain");
+    let mut event = events::load("login-plain");
     let mut cookies = browser.cookies();
     cookies.push(foreign.clone());
-    flow_tests::events::set_cookies(&mut event, &cookies);
-    let response = login::handle(&on.login, flow_tests::events::to_request(&event)).await;
+    events::set_cookies(&mut event, &cookies);
+    let response = login::handle(&app.login, events::to_request(&event)).await;
     assert_eq!(response.status(), 302);
     browser.absorb(&response);
-    let authorize = flow_tests::browser::location(&response);
-    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
+    let authorize = location(&response);
+    let back = app.at_idp(&authorize, "usr_bob", None);
     let url = url::Url::parse(&back).unwrap();
-    let mut event = flow_tests::events::load("callback-success");
-    flow_tests::events::set_query(&mut event, url.query().unwrap_or(""));
+    let mut event = events::load("callback-success");
+    events::set_query(&mut event, url.query().unwrap_or(""));
     let mut cookies = browser.cookies();
     cookies.insert(0, foreign.clone());
-    flow_tests::events::set_cookies(&mut event, &cookies);
-    let response = callback::handle(&on.callback, flow_tests::events::to_request(&event)).await;
+    events::set_cookies(&mut event, &cookies);
+    let response = callback::handle(&app.callback, events::to_request(&event)).await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
     browser.absorb(&response);
 
     // and the session check
-    let mut event = flow_tests::events::load("session-signed-in");
+    let mut event = events::load("session-signed-in");
     let mut cookies = browser.cookies();
     cookies.push(foreign);
-    flow_tests::events::set_cookies(&mut event, &cookies);
-    let response = session::handle(&on.session, flow_tests::events::to_request(&event)).await;
-    assert_signed_in(&response, "with a foreign cookie");
+    events::set_cookies(&mut event, &cookies);
+    let response = session::handle(&app.session, events::to_request(&event)).await;
+    assert_still_signed_in(&response, "with a foreign cookie");
 }
 
 fn clears_the_session(response: &lambda_http::Response<lambda_http::Body>) -> bool {
@@ -334,14 +293,12 @@ fn clears_the_session(response: &lambda_http::Response<lambda_http::Body>) -> bo
 
 #[tokio::test]
 async fn a_cross_site_logout_link_asks_first_and_a_same_site_one_signs_out() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    let logout_app = stack.app(logout::NEEDS);
-    let mut browser = sign_in(&stack, &on, "usr_bob").await;
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("usr_bob", None).await;
 
     let response = call!(
         logout::handle,
-        &logout_app,
+        &app.logout,
         browser,
         "logout-cross-site-get"
     );
@@ -356,39 +313,42 @@ async fn a_cross_site_logout_link_asks_first_and_a_same_site_one_signs_out() {
         "{page}"
     );
     assert_eq!(response.headers()["cache-control"], "no-store");
-    assert_eq!(stack.session_items().await.len(), 1, "the session lives on");
-    let response = call!(session::handle, &on.session, browser, "session-signed-in");
-    assert_signed_in(&response, "after the cross-site link");
+    assert_eq!(
+        app.stack.session_items().await.len(),
+        1,
+        "the session lives on"
+    );
+    let response = call!(session::handle, &app.session, browser, "session-signed-in");
+    assert_still_signed_in(&response, "after the cross-site link");
 
     // The profile page's own link (a same-origin navigation) signs out at once.
-    let mut event = flow_tests::events::load("logout-with-session");
-    flow_tests::events::set_header(&mut event, "sec-fetch-site", "same-origin");
-    flow_tests::events::set_cookies(&mut event, &browser.cookies());
-    let response = logout::handle(&logout_app, flow_tests::events::to_request(&event)).await;
+    let mut event = events::load("logout-with-session");
+    events::set_header(&mut event, "sec-fetch-site", "same-origin");
+    events::set_cookies(&mut event, &browser.cookies());
+    let response = logout::handle(&app.logout, events::to_request(&event)).await;
     assert_eq!(response.status(), 302, "{}", body_text(&response));
     assert!(clears_the_session(&response));
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_logout_during_a_dynamodb_outage_keeps_the_cookies_so_the_user_can_retry() {
-    let stack = Stack::start().await;
-    let on = container(&stack);
-    let proxy = flow_tests::stack::FlakyProxy::start(&stack.moto_url()).await;
-    let logout_app = stack.app_via(logout::NEEDS, &proxy.url);
-    logout_app.session_keys.get().await.expect("secret");
-    let mut browser = sign_in(&stack, &on, "usr_bob").await;
+    let mut app = TestApp::spawn().await;
+    let proxy = FlakyProxy::start(&app.stack.moto_url()).await;
+    app.logout = app.stack.app_via(logout::NEEDS, &proxy.url);
+    app.logout.session_keys.get().await.expect("secret");
+    let mut browser = app.signed_in("usr_bob", None).await;
 
     proxy.set_up(false);
-    let response = call!(logout::handle, &logout_app, browser, "logout-post");
+    let response = call!(logout::handle, &app.logout, browser, "logout-post");
     assert_eq!(response.status(), 503, "{}", body_text(&response));
     assert!(!clears_the_session(&response), "the cookies are kept");
     assert!(body_text(&response).contains("still signed in"));
-    assert_eq!(stack.session_items().await.len(), 1);
+    assert_eq!(app.stack.session_items().await.len(), 1);
 
     proxy.set_up(true);
-    let response = call!(logout::handle, &logout_app, browser, "logout-post");
+    let response = call!(logout::handle, &app.logout, browser, "logout-post");
     assert_eq!(response.status(), 302, "{}", body_text(&response));
     assert!(clears_the_session(&response));
-    assert!(stack.session_items().await.is_empty());
+    assert!(app.stack.session_items().await.is_empty());
 }

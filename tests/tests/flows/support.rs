@@ -1,13 +1,193 @@
-//! Steps shared by the flow tests.
+//! The flow tests' harness: [`TestApp`] (the stand-ins and one container of each function, as
+//! zero2prod's `spawn_app`) and the verbs a test speaks in (`sign_in`, `start_login`, ...).
 
-use flow_tests::browser::location;
+use flow_tests::browser::{body_text, location};
 use flow_tests::{events, Browser, Stack};
 use lambda_http::{Body, Response};
-use scalekit_dev::Misbehaviour;
+use scalekit_dev::{DevScalekitOptions, Misbehaviour};
+use serde_json::json;
+use shared::scalekit::unix_now;
+use shared::session::cookies::ACCESS_TOKEN_COOKIE;
 use shared::App;
 
-/// Runs `/api/login` with `query` in `browser`, returning the authorization URL.
-pub async fn start_login(login_app: &App, browser: &mut Browser, query: &str) -> String {
+/// One container of each function (as its `main` builds it), against one [`Stack`].
+pub struct Container {
+    pub login: App,
+    pub callback: App,
+    pub session: App,
+    pub refresh: App,
+    pub logout: App,
+    pub profile: App,
+}
+
+impl Container {
+    /// Fresh containers of every function, configured from `stack`.
+    pub fn of(stack: &Stack) -> Self {
+        Self {
+            login: stack.app(login::NEEDS),
+            callback: stack.app(callback::NEEDS),
+            session: stack.app(session::NEEDS),
+            refresh: stack.app(refresh::NEEDS),
+            logout: stack.app(logout::NEEDS),
+            profile: stack.app(profile::NEEDS),
+        }
+    }
+}
+
+/// A deployment under test: the stand-ins and one container of each function. Tests that need
+/// several containers side by side make more with [`Container::of`]; a test that needs one
+/// container configured otherwise replaces it (`app.callback = app.stack.app_via(...)`).
+pub struct TestApp {
+    pub stack: Stack,
+    pub apps: Container,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Container;
+
+    fn deref(&self) -> &Container {
+        &self.apps
+    }
+}
+
+impl std::ops::DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut Container {
+        &mut self.apps
+    }
+}
+
+impl TestApp {
+    /// A fresh table, fresh secrets and a fresh IdP.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(DevScalekitOptions::default()).await
+    }
+
+    /// As [`TestApp::spawn`], with IdP options (e.g. a short access-token lifetime).
+    pub async fn spawn_with(options: DevScalekitOptions) -> Self {
+        let stack = Stack::start_with(options).await;
+        let apps = Container::of(&stack);
+        Self { stack, apps }
+    }
+
+    /// Runs `/api/login` with `query` in `browser`, returning the authorization URL.
+    pub async fn start_login(&self, browser: &mut Browser, query: &str) -> String {
+        start_login_on(&self.login, browser, query).await
+    }
+
+    /// Sends the browser back to `/api/callback` with the query the IdP redirected to.
+    pub async fn finish_login(&self, browser: &mut Browser, idp_redirect: &str) -> Response<Body> {
+        finish_login_on(&self.callback, browser, idp_redirect).await
+    }
+
+    /// Plays the user on the IdP's sign-in page (picking `organization` if asked); returns where
+    /// the IdP sends the browser back to.
+    pub fn at_idp(&self, authorize_url: &str, user: &str, organization: Option<&str>) -> String {
+        at_idp(&self.stack, authorize_url, user, organization)
+    }
+
+    /// A complete sign-in of `browser` as `user` (into `organization` if the IdP asks), through
+    /// this app's login and callback; returns the callback's response.
+    pub async fn sign_in(
+        &self,
+        browser: &mut Browser,
+        user: &str,
+        organization: Option<&str>,
+    ) -> Response<Body> {
+        sign_in_on(&self.stack, &self.apps, browser, user, organization).await
+    }
+
+    /// Signs `browser` in as `user`, asserting the login completed.
+    pub async fn sign_in_asserted(
+        &self,
+        browser: &mut Browser,
+        user: &str,
+        organization: Option<&str>,
+    ) {
+        assert_signed_in(&self.sign_in(browser, user, organization).await, user);
+    }
+
+    /// A new browser signed in as `user`, asserting the login completed.
+    pub async fn signed_in(&self, user: &str, organization: Option<&str>) -> Browser {
+        signed_in_on(&self.stack, &self.apps, user, organization).await
+    }
+
+    /// A new browser signed in as `user`, with Scalekit issuing an access token that has already
+    /// expired, so the next session check has to refresh.
+    pub async fn signed_in_with_expired_access_token(&self, user: &str) -> Browser {
+        self.stack.idp.misbehave(Misbehaviour::AccessTokenClaims(
+            json!({"exp": unix_now() - 120, "iat": unix_now() - 420}),
+        ));
+        let browser = self.signed_in(user, None).await;
+        self.stack.idp.clear_misbehaviour();
+        assert!(browser.get(ACCESS_TOKEN_COOKIE).is_some());
+        browser
+    }
+
+    /// One login as bob, with `fault` active while Scalekit answers the token request.
+    pub async fn login_with(&self, fault: Option<Misbehaviour>) -> (Response<Body>, Browser) {
+        let mut browser = Browser::new();
+        let authorize = self.start_login(&mut browser, "").await;
+        let back = self.at_idp(&authorize, "usr_bob", None);
+        if let Some(fault) = fault {
+            self.stack.idp.misbehave(fault);
+        }
+        let response = self.finish_login(&mut browser, &back).await;
+        self.stack.idp.clear_misbehaviour();
+        (response, browser)
+    }
+}
+
+/// [`TestApp::at_idp`] at `stack`'s IdP.
+pub fn at_idp(
+    stack: &Stack,
+    authorize_url: &str,
+    user: &str,
+    organization: Option<&str>,
+) -> String {
+    stack
+        .idp
+        .authorize_as(authorize_url, user, organization)
+        .unwrap_or_else(|refused| panic!("sign-in as {user} at the IdP: {refused}"))
+}
+
+/// [`TestApp::sign_in`] through the given containers (of the same stack).
+pub async fn sign_in_on(
+    stack: &Stack,
+    on: &Container,
+    browser: &mut Browser,
+    user: &str,
+    organization: Option<&str>,
+) -> Response<Body> {
+    let authorize = start_login_on(&on.login, browser, "").await;
+    let back = at_idp(stack, &authorize, user, organization);
+    finish_login_on(&on.callback, browser, &back).await
+}
+
+/// [`TestApp::signed_in`] through the given containers (of the same stack).
+pub async fn signed_in_on(
+    stack: &Stack,
+    on: &Container,
+    user: &str,
+    organization: Option<&str>,
+) -> Browser {
+    let mut browser = Browser::new();
+    let response = sign_in_on(stack, on, &mut browser, user, organization).await;
+    assert_signed_in(&response, user);
+    browser
+}
+
+/// Asserts that a callback's response completed the sign-in of `user`.
+pub fn assert_signed_in(response: &Response<Body>, user: &str) {
+    assert_eq!(
+        response.status(),
+        302,
+        "sign-in as {user}: {}",
+        body_text(response)
+    );
+}
+
+/// [`TestApp::start_login`] on a given login container.
+pub async fn start_login_on(login_app: &App, browser: &mut Browser, query: &str) -> String {
     let mut event = events::load("login-plain");
     events::set_query(&mut event, query);
     events::set_cookies(&mut event, &browser.cookies());
@@ -17,8 +197,8 @@ pub async fn start_login(login_app: &App, browser: &mut Browser, query: &str) ->
     location(&response)
 }
 
-/// Sends the browser back to `/api/callback` with the query the IdP redirected to.
-pub async fn finish_login(
+/// [`TestApp::finish_login`] on a given callback container.
+pub async fn finish_login_on(
     callback_app: &App,
     browser: &mut Browser,
     idp_redirect: &str,
@@ -31,56 +211,6 @@ pub async fn finish_login(
     let response = callback::handle(callback_app, events::to_request(&event)).await;
     browser.absorb(&response);
     response
-}
-
-/// A complete sign-in as `user`; returns the callback's response.
-pub async fn sign_in(
-    stack: &Stack,
-    login_app: &App,
-    callback_app: &App,
-    browser: &mut Browser,
-    user: &str,
-    org: Option<&str>,
-) -> Response<Body> {
-    let authorize = start_login(login_app, browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, user, org).await;
-    finish_login(callback_app, browser, &back).await
-}
-
-/// Signs `browser` in as `user`, asserting the login completed.
-pub async fn signed_in(
-    stack: &Stack,
-    login_app: &App,
-    callback_app: &App,
-    browser: &mut Browser,
-    user: &str,
-    org: Option<&str>,
-) {
-    let response = sign_in(stack, login_app, callback_app, browser, user, org).await;
-    assert_eq!(
-        response.status(),
-        302,
-        "sign-in as {user}: {}",
-        flow_tests::browser::body_text(&response)
-    );
-}
-
-/// One login as bob, with `fault` active while Scalekit answers the token request.
-pub async fn login_with(
-    stack: &Stack,
-    login_app: &App,
-    callback_app: &App,
-    fault: Option<Misbehaviour>,
-) -> (Response<Body>, Browser) {
-    let mut browser = Browser::new();
-    let authorize = start_login(login_app, &mut browser, "").await;
-    let back = stack.sign_in_at_idp(&authorize, "usr_bob", None).await;
-    if let Some(fault) = fault {
-        stack.idp.misbehave(fault);
-    }
-    let response = finish_login(callback_app, &mut browser, &back).await;
-    stack.idp.clear_misbehaviour();
-    (response, browser)
 }
 
 /// The query parameters of a URL.
