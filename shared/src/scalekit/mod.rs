@@ -13,9 +13,6 @@ mod jwt;
 mod rules;
 mod token;
 
-#[cfg(test)]
-mod client_tests;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use authorize::{
