@@ -156,6 +156,23 @@ PY
   log "moto: table $SESSION_TABLE, client and session secrets in Secrets Manager"
 }
 
+# The value template.yaml gives function $1's environment variable $2 (a plain string there).
+template_variable() {
+  "$VENV/bin/python" - "$ROOT/template.yaml" "$1" "$2" <<'PY'
+import sys, yaml
+
+class Template(yaml.SafeLoader):
+    pass
+
+# CloudFormation's short-form tags (!Ref, !GetAtt, ...): kept as plain values.
+Template.add_multi_constructor("!", lambda loader, suffix, node: None)
+path, function, variable = sys.argv[1:]
+with open(path) as f:
+    template = yaml.load(f, Template)
+print(template["Resources"][function]["Properties"]["Environment"]["Variables"][variable])
+PY
+}
+
 # cargo lambda watch's output with its request log (tower_http, DEBUG) reduced to one line per
 # request, `METHOD /path STATUS LATENCY`: never a query string (codes, states, hints). The
 # emulator's own runtime-API traffic (/.rt/...) is dropped.

@@ -78,9 +78,10 @@ impl App {
     }
 
     /// Starts, in the background, the reads the first request will need (the session secret, the
-    /// client secret, and the signing keys when `keys` is set), so their TLS handshakes overlap
-    /// with the rest of the cold start. A failure here is only logged: the request retries it.
-    pub fn warm_up(&'static self, keys: bool) {
+    /// client secret, and the signing keys when the function's [`Needs`] say it verifies tokens),
+    /// so their TLS handshakes overlap with the rest of the cold start. A failure here is only
+    /// logged: the request retries it.
+    pub fn warm_up(&'static self) {
         tokio::spawn(async move {
             if let Err(error) = self.session_keys.get().await {
                 tracing::warn!(%error, "session secret not prefetched");
@@ -93,7 +94,7 @@ impl App {
                 }
             });
         }
-        if keys {
+        if self.config.needs.signing_keys {
             tokio::spawn(async move {
                 if let Err(reason) = self.scalekit.prefetch_keys().await {
                     tracing::warn!(%reason, "signing keys not prefetched");
@@ -145,8 +146,8 @@ mod tests {
             ("SESSION_TABLE", "sessions"),
         ];
         let needs = Needs {
-            client_secret: false,
             session_table: true,
+            ..Needs::NONE
         };
         let config = Config::from_lookup(
             |name| {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::access::RoutePolicies;
 use crate::return_to::safe_return_to;
 use crate::scalekit::ScalekitSettings;
 
@@ -20,6 +21,16 @@ pub enum ConfigError {
         name: &'static str,
         /// What is wrong, never the value itself.
         reason: &'static str,
+    },
+    /// One entry of a structured variable (`ROUTE_POLICIES`) is unusable.
+    #[error("invalid configuration {name}: {entry}: {reason}")]
+    InvalidEntry {
+        /// The variable.
+        name: &'static str,
+        /// Which entry (a route key, say).
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -48,9 +59,22 @@ pub struct Needs {
     pub client_secret: bool,
     /// It reads or writes sessions.
     pub session_table: bool,
+    /// It verifies tokens on most requests: the signing keys are fetched during the cold start.
+    pub signing_keys: bool,
+    /// It decides routes by `ROUTE_POLICIES` (the authorizer).
+    pub route_policies: bool,
 }
 
 impl Needs {
+    /// Nothing beyond the Scalekit environment and the session secret (`..Needs::NONE` in a
+    /// function's constant).
+    pub const NONE: Needs = Needs {
+        client_secret: false,
+        session_table: false,
+        signing_keys: false,
+        route_policies: false,
+    };
+
     /// The environment variables a function with these needs reads (for the template check).
     pub fn variables(self) -> Vec<&'static str> {
         let mut names = vec![
@@ -71,6 +95,9 @@ impl Needs {
                 "SESSION_LIFETIME_SECONDS",
                 "SESSION_IDLE_TIMEOUT_SECONDS",
             ]);
+        }
+        if self.route_policies {
+            names.push("ROUTE_POLICIES");
         }
         names
     }
@@ -97,6 +124,10 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// `SESSION_IDLE_TIMEOUT_SECONDS`: idle timeout (default 7 days).
     pub idle_timeout: Duration,
+    /// `ROUTE_POLICIES`: what each protected route requires (the authorizer; empty elsewhere).
+    pub route_policies: RoutePolicies,
+    /// Which of them this function uses.
+    pub needs: Needs,
 }
 
 /// Minimum length of the session secret's key material.
@@ -176,6 +207,11 @@ impl Config {
             post_logout_redirect,
             session_lifetime: seconds(&get, "SESSION_LIFETIME_SECONDS", 30 * 24 * 3600)?,
             idle_timeout: seconds(&get, "SESSION_IDLE_TIMEOUT_SECONDS", 7 * 24 * 3600)?,
+            route_policies: match (needs.route_policies, get("ROUTE_POLICIES")) {
+                (true, Some(text)) => RoutePolicies::parse(&text)?,
+                _ => RoutePolicies::default(),
+            },
+            needs,
         })
     }
 }
@@ -273,6 +309,7 @@ mod tests {
     const ALL: Needs = Needs {
         client_secret: true,
         session_table: true,
+        ..Needs::NONE
     };
 
     #[test]

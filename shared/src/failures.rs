@@ -55,6 +55,19 @@ pub const POST_ONLY: ApiError = ApiError::new(
 pub const SIGNED_OUT: ApiError =
     ApiError::unauthorized("unauthenticated", "You are not signed in.");
 
+/// An `Authorization: Bearer` token that does not verify (RFC 6750 `invalid_token`).
+pub const INVALID_TOKEN: ApiError = ApiError::unauthorized(
+    "invalid_token",
+    "The access token is expired, revoked or not issued for this application.",
+);
+
+/// Signed in, but without the role, permission or organization the route requires.
+pub const FORBIDDEN: ApiError = ApiError::new(
+    StatusCode::FORBIDDEN,
+    "forbidden",
+    "You do not have access to this resource.",
+);
+
 /// Login parameters (`/api/login`), each refused before it reaches Scalekit.
 pub mod login {
     use crate::http::ApiError;

@@ -44,7 +44,7 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
 
 /// An HTML page; the caller escapes every dynamic part with [`escape_html`].
 pub fn html(status: StatusCode, page: String) -> Response<Body> {
-    html_with_form_targets(status, page, &[])
+    html_with_policy(status, page, &PagePolicy::default())
 }
 
 /// An HTML page whose forms may also lead to `origins`: CSP's `form-action` applies to the
@@ -54,13 +54,45 @@ pub fn html_with_form_targets(
     page: String,
     origins: &[&str],
 ) -> Response<Body> {
+    let policy = PagePolicy {
+        form_targets: origins,
+        ..PagePolicy::default()
+    };
+    html_with_policy(status, page, &policy)
+}
+
+/// What a page may do beyond showing itself: its Content-Security-Policy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PagePolicy<'a> {
+    /// Origins its forms (and the redirects after them) may lead to, besides this one.
+    pub form_targets: &'a [&'a str],
+    /// Runs only the inline scripts carrying this nonce (fresh per response), which may fetch
+    /// from this origin alone.
+    pub script_nonce: Option<&'a str>,
+}
+
+/// A fresh nonce for [`PagePolicy::script_nonce`].
+pub fn script_nonce() -> String {
+    crate::crypto::random_token(16)
+}
+
+/// An HTML page under `policy`.
+pub fn html_with_policy(
+    status: StatusCode,
+    page: String,
+    policy: &PagePolicy<'_>,
+) -> Response<Body> {
     let mut form_action = String::from("'self'");
-    for origin in origins {
+    for origin in policy.form_targets {
         form_action.push(' ');
         form_action.push_str(origin);
     }
+    let scripts = match policy.script_nonce {
+        Some(nonce) => format!("; script-src 'nonce-{nonce}'; connect-src 'self'"),
+        None => String::new(),
+    };
     let policy = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'{scripts}"
     );
     secure_builder(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")

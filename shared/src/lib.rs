@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod app;
 pub mod aws;
 pub mod config;

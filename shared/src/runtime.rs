@@ -12,7 +12,7 @@
 use std::future::Future;
 
 use lambda_http::request::LambdaRequest;
-use lambda_http::tower::ServiceExt;
+use lambda_http::tower::{Service, ServiceExt};
 use lambda_http::{service_fn, Adapter, Body, Error, LambdaEvent, Request, Response};
 
 use crate::http;
@@ -47,6 +47,29 @@ where
         Some(refusal) => refusal,
         None => handler(request).await,
     }
+}
+
+/// Runs `handler` on one raw HTTP API event as the deployed function does (the repair above,
+/// lambda_http's decoding, [`serve`]'s size check, the handler, lambda_http's encoding of the
+/// answer) and returns the JSON the runtime would send back to Lambda. The local gateway's
+/// in-process stack and the tests invoke functions through it.
+pub async fn invoke<F, Fut>(
+    handler: &F,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    let mut payload: LambdaRequest = serde_json::from_value(event)?;
+    repair(&mut payload);
+    let service = service_fn(|request: Request| async move {
+        Ok::<_, std::convert::Infallible>(serve(handler, request).await)
+    });
+    let mut adapter = Adapter::from(service);
+    let event = LambdaEvent::new(payload, lambda_http::Context::default());
+    let answer = adapter.ready().await?.call(event).await?;
+    Ok(serde_json::to_value(answer)?)
 }
 
 /// Makes an event safe for lambda_http's conversion (see the module documentation).

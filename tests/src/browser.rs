@@ -19,7 +19,16 @@ impl Browser {
 
     /// Applies every `Set-Cookie` of a response; `Max-Age=0` deletes.
     pub fn absorb(&mut self, response: &Response<Body>) {
-        for header in set_cookies(response) {
+        self.absorb_headers(response.headers());
+    }
+
+    /// Applies the `Set-Cookie` headers among `headers` (of any response type).
+    pub fn absorb_headers(&mut self, headers: &lambda_http::http::HeaderMap) {
+        let set_cookies = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        for header in set_cookies {
             let (pair, attributes) = header.split_once(';').unwrap_or((&header, ""));
             let (name, value) = pair.split_once('=').expect("name=value");
             if attributes.contains("Max-Age=0") {
@@ -33,6 +42,11 @@ impl Browser {
     /// Stores a cookie as if a response (ours or a sibling app's) had set it.
     pub fn set(&mut self, name: &str, value: &str) {
         self.jar.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The `Cookie` header a browser sends, if it holds any cookie.
+    pub fn cookie_header(&self) -> Option<String> {
+        (!self.jar.is_empty()).then(|| self.cookies().join("; "))
     }
 
     /// The cookies to send, as API Gateway's `cookies` array.

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod events;
+pub mod gateway;
 pub mod logs;
 pub mod stack;
 

@@ -74,6 +74,11 @@ impl Stack {
             ("SCALEKIT_CLIENT_SECRET_ARN".to_owned(), client_secret_arn),
             ("SESSION_SECRET_ARN".to_owned(), session_secret_arn),
             ("SESSION_TABLE".to_owned(), table.clone()),
+            // The route policies template.yaml deploys, as dev/run gives them too.
+            (
+                "ROUTE_POLICIES".to_owned(),
+                crate::gateway::template_variable("authorizer", "ROUTE_POLICIES"),
+            ),
         ]);
         Self {
             idp,

@@ -10,20 +10,35 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 use shared::config::Needs;
 
-/// Every function crate, its `NEEDS` and its routes. Adding a crate to `functions/` means adding
-/// its function to template.yaml and its line here (and `<name> = { path = ... }` to the
-/// dev-dependencies of tests/Cargo.toml).
-const FUNCTIONS: &[(&str, Needs, Routes)] = &[
-    ("login", login::NEEDS, &[("GET", "/api/login")]),
-    ("callback", callback::NEEDS, &[("GET", "/api/callback")]),
-    ("session", session::NEEDS, &[("GET", "/api/session")]),
-    ("refresh", refresh::NEEDS, &[("POST", "/api/refresh")]),
+/// Every function crate, its `NEEDS` (`None`: a team's own function, which reads nothing of
+/// ours) and its routes. Adding a crate to `functions/` means adding its function to
+/// template.yaml and its line here (and `<name> = { path = ... }` to the dev-dependencies of
+/// tests/Cargo.toml).
+const FUNCTIONS: &[(&str, Option<Needs>, Routes)] = &[
+    ("login", Some(login::NEEDS), &[("GET", "/api/login")]),
+    (
+        "callback",
+        Some(callback::NEEDS),
+        &[("GET", "/api/callback")],
+    ),
+    ("session", Some(session::NEEDS), &[("GET", "/api/session")]),
+    ("refresh", Some(refresh::NEEDS), &[("POST", "/api/refresh")]),
     (
         "logout",
-        logout::NEEDS,
+        Some(logout::NEEDS),
         &[("GET", "/api/logout"), ("POST", "/api/logout")],
     ),
-    ("profile", profile::NEEDS, &[("GET", "/dashboard/profile")]),
+    (
+        "profile",
+        Some(profile::NEEDS),
+        &[("GET", "/dashboard/profile")],
+    ),
+    ("authorizer", Some(authorizer::NEEDS), &[]),
+    (
+        "example-backend",
+        None,
+        &[("GET", "/api/me"), ("GET", "/api/admin")],
+    ),
 ];
 
 /// (method, path) pairs.
@@ -125,7 +140,7 @@ fn always_set(value: &Value) -> bool {
     !refs.contains("AWS::NoValue")
 }
 
-/// Globals' variables and the function's own: what the function runs with.
+/// Globals' variables (none today) and the function's own: what the function runs with.
 fn environment<'a>(template: &'a Value, function: &'a Value) -> BTreeMap<&'a str, &'a Value> {
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     let own = &function["Properties"]["Environment"]["Variables"];
@@ -178,6 +193,13 @@ fn every_function_runs_with_what_its_crate_needs_and_nothing_else() {
             .get(*name)
             .unwrap_or_else(|| panic!("no function in template.yaml builds {name}"));
         let environment = environment(&template, function);
+        let Some(needs) = needs else {
+            assert!(
+                environment.is_empty(),
+                "{id} is a team's own function: it reads none of our variables, so gets none"
+            );
+            continue;
+        };
         let reads = needs.variables();
         for variable in environment.keys() {
             assert!(
@@ -314,4 +336,41 @@ fn policies_grant_exact_actions_on_exactly_the_functions_resources() {
             );
         }
     }
+}
+
+#[test]
+fn the_route_policies_parse_and_name_only_routes_behind_the_authorizer() {
+    let template = template();
+    let functions = functions(&template);
+    let (id, authorizer) = &functions["authorizer"];
+    let text = str_of(&authorizer["Properties"]["Environment"]["Variables"]["ROUTE_POLICIES"]);
+    let policies = shared::access::RoutePolicies::parse(text)
+        .unwrap_or_else(|e| panic!("{id}: ROUTE_POLICIES: {e}"));
+    let mut protected = BTreeSet::new();
+    for (_, function) in functions.values() {
+        for (_, event) in entries(&function["Properties"]["Events"]) {
+            let properties = &event["Properties"];
+            if properties["Auth"]["Authorizer"]
+                .as_str()
+                .is_some_and(|a| a != "NONE")
+            {
+                protected.insert(format!(
+                    "{} {}",
+                    str_of(&properties["Method"]).to_ascii_uppercase(),
+                    str_of(&properties["Path"])
+                ));
+            }
+        }
+    }
+    for route in policies.routes() {
+        assert!(
+            protected.contains(route),
+            "ROUTE_POLICIES names {route}, which is no route behind the authorizer"
+        );
+    }
+    assert_eq!(
+        policies.for_route("GET /api/admin"),
+        shared::access::Require::role("admin"),
+        "the example's admin route requires the role admin"
+    );
 }

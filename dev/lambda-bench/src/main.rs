@@ -336,7 +336,7 @@ fn serve_function(name: &str, flavour: &str) -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())?,
         ));
-        app.warm_up(name != "login");
+        app.warm_up();
         // As functions/*/src/main.rs serve their handler.
         let served = match name {
             "login" => shared::runtime::run(move |req| login::handle(app, req)).await,
@@ -706,6 +706,7 @@ async fn run(options: Options) -> Result<String, String> {
             Needs {
                 client_secret: true,
                 session_table: true,
+                ..Needs::NONE
             },
             &idp_url,
             &bench.stack.moto_url,

@@ -21,6 +21,7 @@ pub use params::LoginParams;
 pub const NEEDS: Needs = Needs {
     client_secret: false,
     session_table: false,
+    ..Needs::NONE
 };
 
 /// Handles one request. Expected failures are responses, never `Err`.

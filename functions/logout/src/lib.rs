@@ -15,6 +15,7 @@ use shared::{failures, App};
 pub const NEEDS: Needs = Needs {
     client_secret: false,
     session_table: true,
+    ..Needs::NONE
 };
 
 /// Handles one request. Expected failures are responses, never `Err`.

@@ -7,6 +7,6 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Built once and kept for the life of the container.
     let app: &'static App = Box::leak(Box::new(App::from_env(logout::NEEDS).await?));
-    app.warm_up(false);
+    app.warm_up();
     shared::runtime::run(move |req| logout::handle(app, req)).await
 }

@@ -15,6 +15,8 @@ use shared::{failures, App};
 pub const NEEDS: Needs = Needs {
     client_secret: true,
     session_table: true,
+    signing_keys: true,
+    ..Needs::NONE
 };
 
 /// Handles one request. Expected failures are responses, never `Err`.

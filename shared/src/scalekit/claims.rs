@@ -142,6 +142,8 @@ pub struct AccessTokenClaims {
     pub permissions: Vec<String>,
     /// `scope` (space-separated string, user tokens) or `scopes` (array, M2M tokens).
     pub scopes: Vec<String>,
+    /// `email`, when the environment adds it to access tokens as a custom claim.
+    pub email: Option<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
 }
@@ -159,6 +161,7 @@ impl AccessTokenClaims {
             roles: string_list(claims.get("roles")),
             permissions: string_list(claims.get("permissions")),
             scopes,
+            email: string_claim(claims, "email"),
             expires_at: claims.get("exp").and_then(numeric_date).unwrap_or(0),
         }
     }

@@ -15,11 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cookie::Cookie;
 use lambda_http::{Body, Request, Response};
 
-use super::cookies::{
-    access_token_cookie, session_cookie_removals, ACCESS_TOKEN_COOKIE, SESSION_COOKIE,
-};
+use super::cookies::{access_token_cookie, session_cookie_removals};
 use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
+use crate::access::Credentials;
 use crate::http;
 use crate::redacted::{AccessToken, SessionId};
 use crate::scalekit::{
@@ -133,7 +132,16 @@ pub async fn authenticate(
     req: &Request,
     refresh: Refresh,
 ) -> Result<SignedIn, SessionError> {
-    let session_id = http::request_cookie(req, SESSION_COOKIE).ok_or(SessionError::SignedOut)?;
+    authenticate_with(app, &Credentials::of_request(req), refresh).await
+}
+
+/// [`authenticate`] for the session cookies of `credentials` (a Bearer token is not looked at).
+pub async fn authenticate_with(
+    app: &App,
+    credentials: &Credentials<'_>,
+    refresh: Refresh,
+) -> Result<SignedIn, SessionError> {
+    let session_id = credentials.session_id.ok_or(SessionError::SignedOut)?;
     let sessions = app.sessions();
     let record_key = session_key(&SessionId::new(session_id));
     let now = unix_now();
@@ -145,7 +153,7 @@ pub async fn authenticate(
         return Err(SessionError::SignedOut);
     }
     if refresh == Refresh::IfNeeded {
-        let from_cookie = http::request_cookie(req, ACCESS_TOKEN_COOKIE).map(AccessToken::new);
+        let from_cookie = credentials.access_cookie.map(AccessToken::new);
         if let Some(token) = &from_cookie {
             if let Some(access) = usable_access_token(&app.scalekit, token, &record, now).await? {
                 touch_if_idle(app, sessions, &keys, &record, now).await;

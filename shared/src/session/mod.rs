@@ -7,7 +7,8 @@ mod store;
 mod transaction;
 
 pub use check::{
-    authenticate, end_session, Refresh, SessionError, SignedIn, Unavailable, MAX_WAIT_FOR_ROTATION,
+    authenticate, authenticate_with, end_session, Refresh, SessionError, SignedIn, Unavailable,
+    MAX_WAIT_FOR_ROTATION,
 };
 pub use record::{new_session_id, session_key, SessionRecord};
 pub use store::{RotationOutcome, SessionStore, StoreError};

@@ -4,7 +4,9 @@ use flow_tests::browser::{body_text, set_cookie_for};
 use flow_tests::{events, logs, Stack};
 use serde_json::Value;
 
-use crate::support::{Container, TestApp};
+use dev_gateway::Invoke;
+
+use crate::support::{function_of, Container, InProcess, TestApp};
 
 fn with_cookie(name: &str, cookie: &str) -> lambda_http::Request {
     let mut event = events::load(name);
@@ -24,6 +26,7 @@ async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
         "refresh-signed-in",
         "logout-without-session",
         "profile-signed-out",
+        "example-backend-me",
     ] {
         let response = serve_event(&app.stack, event, with_cookie(event, &huge_cookie)).await;
         statuses.push(response.status());
@@ -36,8 +39,8 @@ async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
     assert_eq!(response.status(), 414);
 }
 
-/// Answers `request` with a fresh container of the function the sample event `name` is for (its
-/// first word), as the deployed function does: through `shared::runtime::serve`.
+/// Answers `request` with a fresh container of the function the sample event `name` is for, as
+/// the deployed function does: through `shared::runtime::serve`.
 async fn serve_event(
     stack: &Stack,
     name: &str,
@@ -45,14 +48,15 @@ async fn serve_event(
 ) -> lambda_http::Response<lambda_http::Body> {
     use shared::runtime::serve;
     let on = Container::of(stack);
-    match name.split('-').next().unwrap_or_default() {
+    match function_of(name) {
         "login" => serve(&|r| login::handle(&on.login, r), request).await,
         "callback" => serve(&|r| callback::handle(&on.callback, r), request).await,
         "session" => serve(&|r| session::handle(&on.session, r), request).await,
         "refresh" => serve(&|r| refresh::handle(&on.refresh, r), request).await,
         "logout" => serve(&|r| logout::handle(&on.logout, r), request).await,
         "profile" => serve(&|r| profile::handle(&on.profile, r), request).await,
-        other => panic!("event {name} names no function ({other})"),
+        "example-backend" => serve(&example_backend::handle, request).await,
+        other => panic!("event {name}: {other} takes no HTTP request"),
     }
 }
 
@@ -142,7 +146,7 @@ async fn malformed_and_repeated_callback_parameters_are_refused_without_reaching
 }
 
 #[tokio::test]
-async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below_500() {
+async fn every_sample_event_decodes_as_lambda_delivers_it_and_gets_an_answer_below_500() {
     let app = TestApp::spawn().await;
     let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -156,19 +160,80 @@ async fn every_sample_event_decodes_through_lambda_http_and_gets_an_answer_below
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 19, "{names:?}");
+    assert!(names.len() >= 26, "{names:?}");
+    let invoker = InProcess(&app.apps);
     for name in names {
         let event: Value = events::load(&name);
         assert_eq!(event["version"], "2.0", "{name}");
-        let request = events::to_request(&event);
-        let response = serve_event(&app.stack, &name, request).await;
-        assert!(
-            response.status().as_u16() < 500,
-            "{name}: {} {}",
-            response.status(),
-            body_text(&response)
-        );
+        let function = function_of(&name);
+        let answer = invoker
+            .invoke(function, event)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {}", e.0));
+        if function == "authorizer" {
+            // The sample cookies and tokens name nothing real: always a refusal.
+            assert_eq!(answer["isAuthorized"], false, "{name}: {answer}");
+        } else {
+            let status = answer["statusCode"].as_u64().unwrap_or_default();
+            assert!((200..500).contains(&status), "{name}: {answer}");
+        }
     }
+}
+
+#[test]
+fn hostile_authorizer_requests_never_authorize_and_never_fail_the_function() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(TestApp::spawn());
+    let header_value = "[ -~]{0,80}";
+    let jwt_like = "[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}";
+    let cookies = proptest::collection::vec(
+        prop_oneof![
+            header_value.prop_map(|v| format!("__Host-sk_session={v}")),
+            jwt_like.prop_map(|v| format!("accessToken={v}")),
+            "[ -~]{0,40}",
+        ],
+        0..4,
+    );
+    let authorization = proptest::option::of(prop_oneof![
+        jwt_like.prop_map(|t| format!("Bearer {t}")),
+        header_value,
+    ]);
+    let route = prop_oneof![
+        Just("GET /api/admin".to_owned()),
+        Just("GET /api/me".to_owned()),
+        "[ -~]{0,30}",
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(cookies, authorization, route),
+            |(cookies, authorization, route)| {
+                let mut event = events::load("authorizer-no-credentials");
+                event["cookies"] = serde_json::json!(cookies);
+                event["routeKey"] = Value::String(route.clone());
+                event["requestContext"]["routeKey"] = Value::String(route);
+                if let Some(value) = authorization {
+                    event["headers"]["authorization"] = Value::String(value);
+                }
+                let answer = runtime.block_on(InProcess(&app.apps).invoke("authorizer", event));
+                match answer {
+                    Ok(answer) => prop_assert_eq!(&answer["isAuthorized"], &Value::Bool(false)),
+                    // An event the runtime cannot decode is an invocation error: API Gateway's 500.
+                    Err(error) => prop_assert!(error.0.contains("authorizer event"), "{}", error.0),
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
 }
 
 #[test]

@@ -9,5 +9,6 @@ mod lifecycle;
 mod load;
 mod login;
 mod piles;
+mod protected_routes;
 mod reliability;
 mod support;

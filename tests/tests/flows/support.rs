@@ -1,11 +1,14 @@
 //! The flow tests' harness: [`TestApp`] (the stand-ins and one container of each function, as
 //! zero2prod's `spawn_app`) and the verbs a test speaks in (`sign_in`, `start_login`, ...).
 
+use dev_gateway::{Gateway, Invocation, Invoke, InvokeError};
 use flow_tests::browser::{body_text, location};
+use flow_tests::gateway::template_api;
 use flow_tests::{events, Browser, Stack};
 use lambda_http::{Body, Response};
 use scalekit_dev::{DevScalekitOptions, Misbehaviour};
-use serde_json::json;
+use serde_json::{json, Value};
+use shared::runtime::invoke;
 use shared::scalekit::unix_now;
 use shared::session::cookies::ACCESS_TOKEN_COOKIE;
 use shared::App;
@@ -18,6 +21,7 @@ pub struct Container {
     pub refresh: App,
     pub logout: App,
     pub profile: App,
+    pub authorizer: App,
 }
 
 impl Container {
@@ -30,7 +34,67 @@ impl Container {
             refresh: stack.app(refresh::NEEDS),
             logout: stack.app(logout::NEEDS),
             profile: stack.app(profile::NEEDS),
+            authorizer: stack.app(authorizer::NEEDS),
         }
+    }
+
+    /// The HTTP API in front of these containers, routed and authorized as template.yaml
+    /// declares it: the local gateway of `dev/run`, invoking the handlers in-process.
+    pub fn gateway(&self) -> Gateway<InProcess<'_>> {
+        Gateway::new(template_api().clone(), InProcess(self))
+    }
+}
+
+/// The function a sample event is for: `events/<function>-<case>.json`.
+pub fn function_of(event_name: &str) -> &'static str {
+    const FUNCTIONS: [&str; 8] = [
+        "login",
+        "callback",
+        "session",
+        "refresh",
+        "logout",
+        "profile",
+        "authorizer",
+        "example-backend",
+    ];
+    FUNCTIONS
+        .into_iter()
+        .find(|function| {
+            event_name
+                .strip_prefix(function)
+                .is_some_and(|case| case.starts_with('-'))
+        })
+        .unwrap_or_else(|| panic!("event {event_name} names no function"))
+}
+
+/// Invokes functions in-process as Lambda invokes their binaries: a raw event in, the runtime's
+/// JSON answer out, through the same decoding and encoding (`shared::runtime::invoke`).
+pub struct InProcess<'a>(pub &'a Container);
+
+impl Invoke for InProcess<'_> {
+    fn invoke<'a>(&'a self, function: &'a str, event: Value) -> Invocation<'a> {
+        let apps = self.0;
+        Box::pin(async move {
+            let answer = match function {
+                "authorizer" => {
+                    let event = serde_json::from_value(event)
+                        .map_err(|e| InvokeError(format!("authorizer event: {e}")))?;
+                    let decision = authorizer::handle(&apps.authorizer, event)
+                        .await
+                        .map_err(|e| InvokeError(e.to_string()))?;
+                    return serde_json::to_value(decision).map_err(|e| InvokeError(e.to_string()));
+                }
+                "example-backend" => invoke(&example_backend::handle, event).await,
+                "login" => invoke(&|r| login::handle(&apps.login, r), event).await,
+                "callback" => invoke(&|r| callback::handle(&apps.callback, r), event).await,
+                "session" => invoke(&|r| session::handle(&apps.session, r), event).await,
+                "refresh" => invoke(&|r| refresh::handle(&apps.refresh, r), event).await,
+                "logout" => invoke(&|r| logout::handle(&apps.logout, r), event).await,
+                "profile" => invoke(&|r| profile::handle(&apps.profile, r), event).await,
+                other => return Err(InvokeError(format!("no function {other}"))),
+            };
+            answer.map_err(|e| InvokeError(e.to_string()))
+        })
     }
 }
 
