@@ -173,12 +173,13 @@ print(template["Resources"][function]["Properties"]["Environment"]["Variables"][
 PY
 }
 
-# cargo lambda watch's output with its request log (tower_http, DEBUG) reduced to one line per
-# request, `METHOD /path STATUS LATENCY`: never a query string (codes, states, hints). The
-# emulator's own runtime-API traffic (/.rt/...) is dropped.
+# cargo lambda watch's output without its request log (tower_http, DEBUG): the gateway in front
+# of it logs one line per request, `METHOD /path STATUS LATENCY`, never a query string (codes,
+# states, hints). Should a URL still reach a line, its query is hidden.
 filter_request_log() {
   sed -u -E \
     -e '/request\{method=[A-Z]+ uri=\/\.rt\//d' \
+    -e '/request\{method=[A-Z]+ uri=\/2015-03-31\//d' \
     -e '/: started processing request$/d' \
     -e '/AWS_LAMBDA_MAX_CONCURRENCY is set/d' \
     -e 's/^.*request\{method=([A-Z]+) uri=([^ ?]*)[^ ]* version=[^}]*\}: finished processing request latency=([0-9]+ [a-z]+) status=([0-9]+).*$/\1 \2 \4 \3/' \

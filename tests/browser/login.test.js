@@ -179,3 +179,49 @@ test('sign out', { skip: skip || false, timeout: 5 * 60_000 }, async () => {
   assertLogIsClean();
   assert.match(readLog(), /^POST \/api\/logout 302 \d+ ms$/m);
 });
+
+// Two browsers at once, alice (admin of Acme) and carol (member of Acme), each calling the
+// team's own routes behind the authorizer from the profile page's "Call the API" panel.
+test('the API behind the authorizer: alice and carol see what their roles allow', { skip: skip || false, timeout: 10 * 60_000 }, async () => {
+  const carolBrowser = await launchBrowser();
+  try {
+    const pages = {
+      alice: await browser.context.newPage(),
+      carol: await carolBrowser.context.newPage(),
+    };
+    for (const [user, organization] of [['alice', 'org_acme'], ['carol', null]]) {
+      const p = pages[user];
+      p.setDefaultTimeout(120_000);
+      await p.goto(`${stack.url}/dashboard/profile`);
+      await p.locator(`#user-usr_${user}`).click();
+      if (organization) await p.locator(`#org-${organization}`).click();
+      await p.waitForURL(`${stack.url}/dashboard/profile`);
+    }
+    const call = async (p, button, out) => {
+      await p.locator(`#${button}`).click();
+      await p.locator(`#${out}[data-status]`).waitFor();
+      return {
+        status: Number(await p.locator(`#${out}`).getAttribute('data-status')),
+        text: await p.locator(`#${out}`).textContent(),
+      };
+    };
+    const aliceMe = await call(pages.alice, 'call-me', 'me-result');
+    assert.equal(aliceMe.status, 200, aliceMe.text);
+    assert.match(aliceMe.text, /"userId":"usr_alice"/);
+    assert.match(aliceMe.text, /"via":"session"/);
+    const aliceAdmin = await call(pages.alice, 'call-admin', 'admin-result');
+    assert.equal(aliceAdmin.status, 200, aliceAdmin.text);
+    await screenshot(pages.alice, SHOTS, '5-api-panel-alice');
+
+    const carolMe = await call(pages.carol, 'call-me', 'me-result');
+    assert.equal(carolMe.status, 200, carolMe.text);
+    assert.match(carolMe.text, /"userId":"usr_carol"/);
+    assert.match(carolMe.text, /"roles":\["member"\]/);
+    const carolAdmin = await call(pages.carol, 'call-admin', 'admin-result');
+    assert.equal(carolAdmin.status, 403, carolAdmin.text);
+    await screenshot(pages.carol, SHOTS, '6-api-panel-carol');
+    assert.match(readLog(), /^GET \/api\/admin 403 \d+ ms$/m);
+  } finally {
+    await carolBrowser.close();
+  }
+});
