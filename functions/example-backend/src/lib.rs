@@ -87,3 +87,58 @@ pub fn caller(req: &Request) -> Option<Caller> {
         via: text("via").unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(event: &str, edit: impl FnOnce(&mut Value)) -> (u16, Value) {
+        let mut event: Value = serde_json::from_str(event).unwrap();
+        edit(&mut event);
+        let answer = shared::runtime::invoke(&handle, event).await.unwrap();
+        let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        (answer["statusCode"].as_u64().unwrap() as u16, body)
+    }
+
+    const ME: &str = include_str!("../../../events/example-backend-me.json");
+    const ADMIN: &str = include_str!("../../../events/example-backend-admin.json");
+    const ADMIN_AS_MEMBER: &str =
+        include_str!("../../../events/example-backend-admin-as-member.json");
+
+    #[tokio::test]
+    async fn it_answers_with_the_callers_identity_from_the_authorizers_context() {
+        let (status, body) = answer(ME, |_| {}).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["userId"], "usr_alice");
+        assert_eq!(body["roles"], json!(["admin"]));
+        assert_eq!(
+            body["permissions"],
+            json!(["organization:read", "organization:write"])
+        );
+        assert_eq!(body["via"], "session");
+        let (status, body) = answer(ADMIN, |_| {}).await;
+        assert_eq!(
+            (status, &body["caller"]["userId"]),
+            (200, &json!("usr_alice"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_admin_route_checks_the_role_again_and_a_route_without_the_authorizer_is_refused() {
+        let (status, body) = answer(ADMIN_AS_MEMBER, |_| {}).await;
+        assert_eq!((status, body), (403, json!({"error": "forbidden"})));
+        let (status, body) = answer(ME, |event| {
+            event["requestContext"]
+                .as_object_mut()
+                .unwrap()
+                .remove("authorizer");
+        })
+        .await;
+        assert_eq!((status, body), (401, json!({"error": "unauthenticated"})));
+        let (status, _) = answer(ME, |event| {
+            event["requestContext"]["authorizer"]["lambda"]["userId"] = json!("");
+        })
+        .await;
+        assert_eq!(status, 401);
+    }
+}
