@@ -13,6 +13,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Every authorization code redeemed starts a [`SignIn`] at the IdP (a Scalekit session, the
+//! `sid` of its tokens). The Sessions API revokes sign-ins
+//! (`POST /api/v1/users/{user_id}/sessions/revoke`, `POST /api/v1/sessions/{session_id}/revoke`,
+//! with a client-credentials token); [`DevScalekit::end_sign_in`] ends one at the IdP and mints
+//! the back-channel logout token and signed `user.logout` webhook that announce it, which
+//! [`DevScalekit::deliver`] sends.
+//!
 //! Extra `/dev` pages (not part of Scalekit): `GET /dev` lists the demo users and mints
 //! IdP-initiated login links through `GET /dev/idp-initiated`; `POST /dev/sign-in` is the
 //! sign-in form's target.
@@ -20,14 +27,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod delivery;
 mod jwt;
 mod keys;
 mod pages;
 mod random;
 mod routes;
+mod sessions;
 mod state;
+mod time;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -37,10 +48,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
+pub use crate::delivery::Delivery;
 use crate::keys::SigningKey;
 use crate::random::random_id;
+pub use crate::sessions::{EndedSignIn, SignIn};
 use crate::state::{now, Grant, Shared, IDP_INITIATED_TTL_SECS};
 pub use crate::users::DemoUser;
+pub use crate::webhooks::{SignedWebhook, DEV_WEBHOOK_SECRET};
 
 /// A running dev Scalekit server. Dropping it stops accepting connections (the server task is
 /// aborted).
@@ -65,6 +79,14 @@ pub struct DevScalekitOptions {
     pub bind: SocketAddr,
     /// The `iss` of every token. Default: the server's own URL, as for a Scalekit environment.
     pub issuer: Option<String>,
+    /// Where [`DevScalekit::deliver`] posts logout tokens (the dashboard's "Back channel logout
+    /// URL"). Default: none.
+    pub backchannel_logout_uri: Option<String>,
+    /// Where [`DevScalekit::deliver`] posts webhooks. Default: none.
+    pub webhook_url: Option<String>,
+    /// The webhook signing secret, `whsec_` and standard base64. Default
+    /// [`DEV_WEBHOOK_SECRET`].
+    pub webhook_secret: String,
 }
 
 impl Default for DevScalekitOptions {
@@ -76,6 +98,9 @@ impl Default for DevScalekitOptions {
             access_token_ttl_secs: 299,
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             issuer: None,
+            backchannel_logout_uri: None,
+            webhook_url: None,
+            webhook_secret: DEV_WEBHOOK_SECRET.to_owned(),
         }
     }
 }
@@ -89,6 +114,9 @@ impl fmt::Debug for DevScalekitOptions {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("bind", &self.bind)
             .field("issuer", &self.issuer)
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"[redacted]")
             .finish()
     }
 }
@@ -106,6 +134,9 @@ pub enum Endpoint {
     Logout,
     /// `GET /.well-known/openid-configuration`.
     Discovery,
+    /// `POST /api/v1/users/{user_id}/sessions/revoke` and
+    /// `POST /api/v1/sessions/{session_id}/revoke`.
+    RevokeSessions,
 }
 
 /// A fault injected into token or key responses, active from [`DevScalekit::misbehave`] until
@@ -199,7 +230,25 @@ impl DevScalekit {
 
     /// Starts a server on `opts.bind` with a freshly generated RSA-2048 signing key.
     /// Must be called inside a Tokio runtime; the server runs as a task of that runtime.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] if the webhook secret is not `whsec_`
+    /// and standard base64, or a delivery URL is not an absolute http(s) URL.
     pub async fn start_with(opts: DevScalekitOptions) -> std::io::Result<DevScalekit> {
+        let invalid =
+            |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        let webhook_key = webhooks::webhook_key(&opts.webhook_secret).map_err(invalid)?;
+        for (name, value) in [
+            ("backchannel_logout_uri", &opts.backchannel_logout_uri),
+            ("webhook_url", &opts.webhook_url),
+        ] {
+            let absolute_http = |u: &str| {
+                url::Url::parse(u)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            };
+            if value.as_deref().is_some_and(|u| !absolute_http(u)) {
+                return Err(invalid(&format!("{name} must be an absolute http(s) URL")));
+            }
+        }
         let listener = tokio::net::TcpListener::bind(opts.bind).await?;
         let mut addr = listener.local_addr()?;
         // A wildcard bind is reachable on loopback; a browser cannot use 0.0.0.0 as an issuer.
@@ -210,17 +259,9 @@ impl DevScalekit {
             });
         }
         let base_url = format!("http://{addr}");
-        let issuer = opts.issuer.unwrap_or_else(|| base_url.clone());
+        let issuer = opts.issuer.clone().unwrap_or_else(|| base_url.clone());
         let key = SigningKey::generate()?;
-        let shared = Arc::new(Shared::new(
-            base_url,
-            issuer,
-            opts.client_id,
-            Box::leak(opts.client_secret.into_boxed_str()),
-            opts.redirect_uris,
-            opts.access_token_ttl_secs,
-            key,
-        ));
+        let shared = Arc::new(Shared::new(base_url, issuer, opts, webhook_key, key));
         let app = routes::router(Arc::clone(&shared));
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
@@ -398,7 +439,8 @@ impl DevScalekit {
     }
 
     /// A valid refresh token for `user_id` in `organization_id`, as if the user had signed in
-    /// with `openid profile email offline_access` (fresh session id).
+    /// with `openid profile email offline_access`: a fresh session id, recorded as an active
+    /// [`SignIn`].
     pub fn issue_refresh_token_for(&self, user_id: &str, organization_id: &str) -> String {
         let grant = Grant {
             user_id: user_id.to_owned(),
@@ -407,7 +449,9 @@ impl DevScalekit {
             session_id: random_id("ses_"),
             nonce: None,
         };
-        tokens::new_refresh_token(&mut self.shared.state(), &grant)
+        let mut st = self.shared.state();
+        st.start_sign_in(&grant, now());
+        tokens::new_refresh_token(&mut st, &grant)
     }
 
     /// Revokes every refresh token of `user_id` issued so far: refreshing any of them gets
@@ -425,7 +469,8 @@ impl DevScalekit {
         self.shared.state().extra_jwks.push(jwk);
     }
 
-    /// Every authorization code, access, ID and refresh token issued so far.
+    /// Every authorization code, access, ID, refresh and logout token issued so far (including
+    /// client-credentials access tokens).
     pub fn issued_secrets(&self) -> Vec<String> {
         self.shared.state().issued.clone()
     }

@@ -26,3 +26,14 @@ pub(crate) fn random_id(prefix: &str) -> String {
     }
     id
 }
+
+/// A Scalekit-style numeric identifier (`evt_102708230123160586`): `prefix` and 18 random
+/// digits, within the 32 characters Scalekit allows an event id.
+pub(crate) fn random_numeric_id(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 18);
+    id.push_str(prefix);
+    for b in random_bytes::<18>() {
+        id.push(char::from(b'0' + b % 10));
+    }
+    id
+}

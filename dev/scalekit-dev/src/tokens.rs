@@ -1,11 +1,15 @@
-//! Minting ID tokens, access tokens and refresh tokens, with the injected faults applied.
+//! Minting ID tokens, access tokens and refresh tokens (with the injected faults applied),
+//! client-credentials access tokens and back-channel logout tokens.
 
 use aws_lc_rs::digest;
 use serde_json::{json, Map, Value};
 
 use crate::jwt::{b64, corrupt_signature, encode_hs256, encode_rs256, encode_unsigned, merge};
 use crate::random::{random_id, random_token};
-use crate::state::{now, Grant, RefreshGrant, Shared, State, ID_TOKEN_TTL_SECS};
+use crate::state::{
+    now, Grant, RefreshGrant, Shared, State, API_TOKEN_TTL_SECS, ID_TOKEN_TTL_SECS,
+    LOGOUT_TOKEN_TTL_SECS,
+};
 use crate::users::{connection_of, find_user, permissions_of};
 use crate::IdTokenSigning;
 
@@ -47,6 +51,64 @@ pub(crate) fn new_refresh_token(state: &mut State, grant: &Grant) -> String {
         .refresh_tokens
         .insert(token.clone(), RefreshGrant { used: false, grant });
     token
+}
+
+/// The token response of the client-credentials grant: an access token for Scalekit's own API
+/// (the Sessions API accepts it as a Bearer token), no refresh or ID token.
+pub(crate) fn client_credentials_response(shared: &Shared, state: &mut State) -> Value {
+    let now = now();
+    let exp = now + API_TOKEN_TTL_SECS;
+    let claims = json!({
+        "iss": shared.issuer,
+        "aud": [shared.client_id],
+        "client_id": shared.client_id,
+        "sub": shared.client_id,
+        "iat": now,
+        "nbf": now,
+        "exp": exp,
+        "jti": random_id("tkn_"),
+        "scopes": [],
+    });
+    let key = state.current_key();
+    let header = json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"});
+    let token = encode_rs256(&header, &claims, &key);
+    state.issued.push(token.clone());
+    state.api_tokens.insert(token.clone(), exp);
+    json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": API_TOKEN_TTL_SECS,
+    })
+}
+
+/// The `events` member of a logout token (OIDC Back-Channel Logout 1.0 §2.4).
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
+
+/// A back-channel logout token signed with the current key: `iss`, `aud`, `iat`, `exp`
+/// (+120 s), a random `jti` and `events`, then `claims_patch` merged in (it brings `sid` and
+/// `sub`; a `null` removes a claim). `header_patch` is merged into
+/// `{"alg":"RS256","kid":...,"typ":"logout+jwt"}` the same way.
+pub(crate) fn logout_token(
+    shared: &Shared,
+    state: &State,
+    header_patch: &Value,
+    claims_patch: &Value,
+) -> String {
+    let now = now();
+    let mut claims = json!({
+        "iss": shared.issuer,
+        "aud": [shared.client_id],
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_TTL_SECS,
+        "jti": random_token(),
+        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+    });
+    merge(&mut claims, claims_patch);
+    let key = state.current_key();
+    let mut header = json!({"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"});
+    merge(&mut header, header_patch);
+    encode_rs256(&header, &claims, &key)
 }
 
 fn role(grant: &Grant) -> Option<&'static str> {

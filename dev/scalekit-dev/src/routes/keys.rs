@@ -41,7 +41,7 @@ pub(crate) async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
             "jwks_uri": format!("{base}/keys"),
             "end_session_endpoint": format!("{base}/oidc/logout"),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "id_token_signing_alg_values_supported": ["RS256"],

@@ -4,6 +4,7 @@ pub(crate) mod authorize;
 mod dev;
 mod keys;
 mod logout;
+mod sessions;
 pub(crate) mod sign_in;
 mod token;
 
@@ -31,6 +32,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/oidc/logout", get(logout::logout))
         .route("/dev", get(dev::index))
         .route("/dev/idp-initiated", get(dev::idp_initiated))
+        .route(
+            "/api/v1/users/{user_id}/sessions/revoke",
+            post(sessions::revoke_user_sessions),
+        )
+        .route(
+            "/api/v1/sessions/{session_id}/revoke",
+            post(sessions::revoke_session),
+        )
         .route("/dev/sign-in", post(sign_in::sign_in))
         .layer(middleware::from_fn(log_request))
         .with_state(shared)

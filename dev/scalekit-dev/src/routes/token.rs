@@ -1,4 +1,5 @@
-//! `POST /oauth/token`: authorization_code and refresh_token grants, client_secret_post.
+//! `POST /oauth/token`: authorization_code, refresh_token and client_credentials grants,
+//! client_secret_post. Redeeming a code starts a sign-in at the IdP.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use serde_json::Value;
 use super::{endless_json, json_response, oauth_error, Params};
 use crate::jwt::b64;
 use crate::state::{now, Shared};
-use crate::tokens::{new_refresh_token, token_response};
+use crate::tokens::{client_credentials_response, new_refresh_token, token_response};
 use crate::Endpoint;
 
 pub(crate) async fn token(
@@ -76,10 +77,14 @@ async fn answer(shared: &Arc<Shared>, headers: &HeaderMap, body: &Bytes) -> Resp
     match form.get("grant_type") {
         Some("authorization_code") => authorization_code(shared, &form),
         Some("refresh_token") => refresh_token(shared, &form),
+        Some("client_credentials") => {
+            let body = client_credentials_response(shared, &mut shared.state());
+            json_response(StatusCode::OK, &body)
+        }
         Some(_) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
         ),
         None => invalid_request("grant_type is required"),
     }
@@ -110,8 +115,8 @@ fn authorization_code(shared: &Shared, form: &Params) -> Response {
     // The code is spent by the first attempt, successful or not.
     let Some(issued) = st.codes.remove(code) else {
         if let Some(session) = st.used_codes.get(code).cloned() {
-            st.refresh_tokens
-                .retain(|_, r| r.grant.session_id != session);
+            st.end_sign_ins(|s| s.session_id == session);
+            st.revoke_session(&session);
             return invalid_grant("the authorization code was already used");
         }
         return invalid_grant("the authorization code is invalid or expired");
@@ -137,6 +142,7 @@ fn authorization_code(shared: &Shared, form: &Params) -> Response {
         }
     }
     let offline = issued.grant.scope.split(' ').any(|s| s == "offline_access");
+    st.start_sign_in(&issued.grant, now());
     let body = token_response(shared, &mut st, &issued.grant, offline);
     json_response(StatusCode::OK, &body)
 }

@@ -2,6 +2,9 @@
 
 mod authorize;
 mod common;
+mod delivery;
+mod ending_sign_ins;
 mod faults;
 mod keys_logout_dev;
+mod sessions_api;
 mod token;

@@ -1,0 +1,191 @@
+//! Delivering an ended sign-in to a stub app (`DevScalekit::deliver`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::Request;
+use reqwest::StatusCode;
+use scalekit_dev::{Delivery, DevScalekit, DevScalekitOptions};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use crate::common::*;
+
+/// One request the stub app received.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// A stub app: answers `POST /backchannel-logout` with 200 and `POST /webhooks` with 204
+/// (anything else 404), and keeps every request.
+struct StubApp {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: JoinHandle<()>,
+}
+
+impl StubApp {
+    async fn start() -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&received);
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let store = Arc::clone(&store);
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+                let path = parts.uri.path().to_owned();
+                let status = match path.as_str() {
+                    "/backchannel-logout" => StatusCode::OK,
+                    "/webhooks" => StatusCode::NO_CONTENT,
+                    _ => StatusCode::NOT_FOUND,
+                };
+                store
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Received {
+                        method: parts.method.to_string(),
+                        path,
+                        headers: parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
+                            .collect(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                status
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("stub app");
+        });
+        Self {
+            url,
+            received,
+            task,
+        }
+    }
+
+    fn received(&self, path: &str) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// A dev Scalekit that delivers to this app.
+    async fn idp(&self) -> DevScalekit {
+        DevScalekit::start_with(DevScalekitOptions {
+            backchannel_logout_uri: Some(format!("{}/backchannel-logout", self.url)),
+            webhook_url: Some(format!("{}/webhooks", self.url)),
+            ..DevScalekitOptions::default()
+        })
+        .await
+        .expect("start")
+    }
+}
+
+impl Drop for StubApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn sid_of(tokens: &Value) -> String {
+    let (_, claims) = decode(tokens["id_token"].as_str().expect("id_token"));
+    claims["sid"].as_str().expect("sid").to_owned()
+}
+
+#[tokio::test]
+async fn deliver_posts_the_logout_token_as_a_form_and_the_webhook_as_signed_json() {
+    let app = StubApp::start().await;
+    let sk = app.idp().await;
+    let sid = sid_of(&login(&sk, "usr_bob", None).await);
+    let ended = sk.end_sign_in(&sid).expect("ended");
+
+    let delivery = sk.deliver(&ended).await;
+    assert_eq!(
+        delivery,
+        Delivery {
+            backchannel_logout: Some(Ok(200)),
+            webhook: Some(Ok(204)),
+        }
+    );
+
+    let logout = app.received("/backchannel-logout");
+    assert_eq!(logout.len(), 1);
+    assert_eq!(logout[0].method, "POST");
+    assert_eq!(
+        logout[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(logout[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form,
+        [("logout_token".to_owned(), ended.logout_token.clone())]
+    );
+
+    let webhooks = app.received("/webhooks");
+    assert_eq!(webhooks.len(), 1);
+    let webhook = &webhooks[0];
+    assert_eq!(webhook.method, "POST");
+    assert_eq!(webhook.headers["content-type"], "application/json");
+    assert_eq!(webhook.headers["webhook-id"], ended.webhook.id);
+    assert_eq!(
+        webhook.headers["webhook-timestamp"],
+        ended.webhook.timestamp.to_string()
+    );
+    assert_eq!(
+        webhook.headers["webhook-signature"],
+        ended.webhook.signature
+    );
+    assert_eq!(webhook.body, ended.webhook.body);
+}
+
+#[tokio::test]
+async fn deliver_reports_unconfigured_receivers_errors_and_statuses() {
+    let unconfigured = DevScalekit::start().await.expect("start");
+    let sid = sid_of(&login(&unconfigured, "usr_bob", None).await);
+    let ended = unconfigured.end_sign_in(&sid).expect("ended");
+    assert_eq!(
+        unconfigured.deliver(&ended).await,
+        Delivery {
+            backchannel_logout: None,
+            webhook: None,
+        }
+    );
+
+    // A port nobody listens on, and a path the stub app answers 404.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let closed_url = format!("http://{}/logout", closed.local_addr().expect("addr"));
+    drop(closed);
+    let app = StubApp::start().await;
+    let sk = DevScalekit::start_with(DevScalekitOptions {
+        backchannel_logout_uri: Some(closed_url),
+        webhook_url: Some(format!("{}/elsewhere", app.url)),
+        ..DevScalekitOptions::default()
+    })
+    .await
+    .expect("start");
+    let sid = sid_of(&login(&sk, "usr_bob", None).await);
+    let delivery = sk.deliver(&sk.end_sign_in(&sid).expect("ended")).await;
+    assert!(
+        matches!(&delivery.backchannel_logout, Some(Err(error)) if !error.is_empty()),
+        "{delivery:?}"
+    );
+    assert_eq!(delivery.webhook, Some(Ok(404)));
+}
