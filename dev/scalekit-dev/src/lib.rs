@@ -20,9 +20,10 @@
 //! the back-channel logout token and signed `user.logout` webhook that announce it, which
 //! [`DevScalekit::deliver`] sends.
 //!
-//! Extra `/dev` pages (not part of Scalekit): `GET /dev` lists the demo users and mints
-//! IdP-initiated login links through `GET /dev/idp-initiated`; `POST /dev/sign-in` is the
-//! sign-in form's target.
+//! Extra `/dev` pages (not part of Scalekit): `GET /dev` lists the demo users and the active
+//! sign-ins (each with a button that ends it at the IdP through
+//! `POST /dev/sign-ins/{session_id}/end`) and mints IdP-initiated login links through
+//! `GET /dev/idp-initiated`; `POST /dev/sign-in` is the sign-in form's target.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::users::{DemoUser, ORGS, USERS};
+use crate::delivery::Delivery;
+use crate::sessions::{EndedSignIn, SignIn};
+use crate::time::rfc3339;
+use crate::users::{find_user, organization_name, DemoUser, ORGS, USERS};
 
 /// Escapes text for HTML element content and double- or single-quoted attribute values.
 pub(crate) fn escape(text: &str) -> String {
@@ -134,8 +137,101 @@ pub(crate) fn signed_out() -> String {
     )
 }
 
-/// `/dev`: the demo directory and a form that mints IdP-initiated login links.
-pub(crate) fn dev_index(client_id: &str, redirect_uris: &[String]) -> String {
+/// Where an ended sign-in is announced, as configured.
+pub(crate) struct Receivers<'a> {
+    pub(crate) backchannel_logout_uri: Option<&'a str>,
+    pub(crate) webhook_url: Option<&'a str>,
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a URL path segment.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `Name <email>` of a demo user, else the user id; escaped.
+fn user_label(user_id: &str) -> String {
+    match find_user(user_id) {
+        Some(user) => format!("{} &lt;{}&gt;", escape(user.name), escape(user.email)),
+        None => format!("<code>{}</code>", escape(user_id)),
+    }
+}
+
+/// `Name (id)` of an organization, else its id, or a dash; escaped.
+fn organization_label(organization_id: Option<&str>) -> String {
+    match organization_id {
+        None => "—".to_owned(),
+        Some(id) => match organization_name(id) {
+            Some(name) => format!("{} (<code>{}</code>)", escape(name), escape(id)),
+            None => format!("<code>{}</code>", escape(id)),
+        },
+    }
+}
+
+/// The "Active sign-ins" section: one row per sign-in with a button (`end-<session id>`) that
+/// ends it at the IdP.
+fn active_sign_ins(body: &mut String, sign_ins: &[SignIn], receivers: &Receivers<'_>) {
+    body.push_str("<h2>Active sign-ins</h2><p class=\"note\">Ending a sign-in at the IdP revokes its refresh tokens, ");
+    match receivers.backchannel_logout_uri {
+        Some(uri) => {
+            let _ = write!(
+                body,
+                "posts a back-channel logout token to <code>{}</code>",
+                escape(uri)
+            );
+        }
+        None => body.push_str("sends no logout token (no back-channel logout URI)"),
+    }
+    match receivers.webhook_url {
+        Some(url) => {
+            let _ = write!(
+                body,
+                " and a <code>user.logout</code> webhook to <code>{}</code>.</p>",
+                escape(url)
+            );
+        }
+        None => body.push_str(" and no webhook (no webhook URL).</p>"),
+    }
+    if sign_ins.is_empty() {
+        body.push_str("<p id=\"no-sign-ins\">No active sign-ins.</p>");
+        return;
+    }
+    body.push_str(
+        "<table id=\"sign-ins\"><tr><th>user</th><th>organization</th><th>session</th>\
+         <th>started</th><th></th></tr>",
+    );
+    for sign_in in sign_ins {
+        let _ = write!(
+            body,
+            "<tr><td>{user}</td><td>{org}</td><td><code>{session}</code></td><td>{started}</td>\
+             <td><form method=\"post\" action=\"/dev/sign-ins/{segment}/end\">\
+             <button type=\"submit\" id=\"end-{session}\">End this sign-in at the IdP</button>\
+             </form></td></tr>",
+            user = user_label(&sign_in.user_id),
+            org = organization_label(sign_in.organization_id.as_deref()),
+            session = escape(&sign_in.session_id),
+            started = rfc3339(sign_in.created_at),
+            segment = escape(&path_segment(&sign_in.session_id)),
+        );
+    }
+    body.push_str("</table>");
+}
+
+/// `/dev`: the demo directory, the active sign-ins and a form that mints IdP-initiated login
+/// links.
+pub(crate) fn dev_index(
+    client_id: &str,
+    redirect_uris: &[String],
+    sign_ins: &[SignIn],
+    receivers: &Receivers<'_>,
+) -> String {
     let mut body = format!("<p>Client id: <code>{}</code></p>", escape(client_id));
     if redirect_uris.is_empty() {
         body.push_str("<p>Redirect URIs: any absolute http(s) URL.</p>");
@@ -146,6 +242,7 @@ pub(crate) fn dev_index(client_id: &str, redirect_uris: &[String]) -> String {
         }
         body.push_str("</ul>");
     }
+    active_sign_ins(&mut body, sign_ins, receivers);
     body.push_str("<h2>Users</h2><table><tr><th>id</th><th>email</th><th>organizations</th></tr>");
     for user in &USERS {
         let orgs: Vec<String> = user
@@ -187,6 +284,71 @@ pub(crate) fn dev_index(client_id: &str, redirect_uris: &[String]) -> String {
     layout("Scalekit dev server", &body)
 }
 
+/// One receiver's line on the "Sign-in ended" page.
+fn delivery_line(
+    body: &mut String,
+    id: &str,
+    what: &str,
+    target: Option<&str>,
+    outcome: Option<&Result<u16, String>>,
+) {
+    let _ = write!(body, "<li id=\"{id}\">{what}: ");
+    match (target, outcome) {
+        (Some(target), Some(Ok(status))) => {
+            let _ = write!(
+                body,
+                "delivered to <code>{}</code>, HTTP {status}",
+                escape(target)
+            );
+        }
+        (Some(target), Some(Err(error))) => {
+            let _ = write!(
+                body,
+                "not delivered to <code>{}</code>: {}",
+                escape(target),
+                escape(error)
+            );
+        }
+        _ => body.push_str("not sent (not configured)"),
+    }
+    body.push_str("</li>");
+}
+
+/// What ending a sign-in at the IdP delivered.
+pub(crate) fn sign_in_ended(
+    ended: &EndedSignIn,
+    delivery: &Delivery,
+    receivers: &Receivers<'_>,
+) -> String {
+    let sign_in = &ended.sign_in;
+    let mut body = format!(
+        "<p>The sign-in of {user} in {org} (session <code>{session}</code>) has ended at the IdP; \
+         its refresh tokens no longer work.</p><ul>",
+        user = user_label(&sign_in.user_id),
+        org = organization_label(sign_in.organization_id.as_deref()),
+        session = escape(&sign_in.session_id),
+    );
+    delivery_line(
+        &mut body,
+        "backchannel-logout",
+        "Back-channel logout token",
+        receivers.backchannel_logout_uri,
+        delivery.backchannel_logout.as_ref(),
+    );
+    delivery_line(
+        &mut body,
+        "webhook",
+        &format!(
+            "<code>user.logout</code> webhook <code>{}</code>",
+            escape(&ended.webhook.id)
+        ),
+        receivers.webhook_url,
+        delivery.webhook.as_ref(),
+    );
+    body.push_str("</ul><p><a href=\"/dev\" id=\"back\">Back to /dev</a></p>");
+    layout("Sign-in ended", &body)
+}
+
 pub(crate) fn idp_initiated_link(link: &str) -> String {
     layout(
         "IdP-initiated login link",
@@ -221,5 +383,45 @@ mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("value=\"p&quot;x\""));
         assert!(page.contains("id=\"user-usr_alice\""));
+    }
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(path_segment("ses_0a-Z.~"), "ses_0a-Z.~");
+        assert_eq!(path_segment("a/b c\"<"), "a%2Fb%20c%22%3C");
+    }
+
+    #[test]
+    fn the_dev_page_lists_sign_ins_escaped_with_an_end_button_each() {
+        let sign_ins = [
+            SignIn {
+                session_id: "ses_1".to_owned(),
+                user_id: "usr_alice".to_owned(),
+                organization_id: Some("org_acme".to_owned()),
+                created_at: 0,
+            },
+            SignIn {
+                session_id: "ses_<x>".to_owned(),
+                user_id: "usr_<script>".to_owned(),
+                organization_id: None,
+                created_at: 0,
+            },
+        ];
+        let receivers = Receivers {
+            backchannel_logout_uri: Some("http://app.test/bc?a=1&b=<2>"),
+            webhook_url: None,
+        };
+        let page = dev_index("skc", &[], &sign_ins, &receivers);
+        assert!(page.contains("Alice Anderson &lt;alice@acme.test&gt;"));
+        assert!(page.contains("Acme Corp (<code>org_acme</code>)"));
+        assert!(page.contains("1970-01-01T00:00:00Z"));
+        assert!(page.contains("action=\"/dev/sign-ins/ses_1/end\""));
+        assert!(page.contains("id=\"end-ses_1\""));
+        assert!(page.contains("action=\"/dev/sign-ins/ses_%3Cx%3E/end\""));
+        assert!(page.contains("id=\"end-ses_&lt;x&gt;\""));
+        assert!(page.contains("<code>usr_&lt;script&gt;</code>"));
+        assert!(page.contains("http://app.test/bc?a=1&amp;b=&lt;2&gt;"));
+        assert!(!page.contains("<script>") && !page.contains("<x>"));
+        assert!(dev_index("skc", &[], &[], &receivers).contains("No active sign-ins."));
     }
 }

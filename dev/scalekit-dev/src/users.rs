@@ -69,6 +69,13 @@ pub(crate) fn find_user(id: &str) -> Option<&'static DemoUser> {
     USERS.iter().find(|u| u.id == id)
 }
 
+/// The name of the organization `org_id`, if it exists.
+pub(crate) fn organization_name(org_id: &str) -> Option<&'static str> {
+    ORGS.iter()
+        .find(|(id, _)| *id == org_id)
+        .map(|(_, name)| *name)
+}
+
 /// The organization id as the directory holds it, if it exists.
 pub(crate) fn known_organization(org_id: &str) -> Option<&'static str> {
     ORGS.iter().map(|(id, _)| *id).find(|id| *id == org_id)

@@ -1,19 +1,56 @@
-//! `/dev` helper pages: the demo directory and IdP-initiated login links.
+//! `/dev` helper pages: the demo directory, the active sign-ins (which can be ended at the IdP)
+//! and IdP-initiated login links.
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{error_page, html, redirect, with_query, Params};
-use crate::pages;
+use crate::pages::{self, Receivers};
 use crate::state::Shared;
+use crate::{delivery, sessions};
+
+fn receivers(shared: &Shared) -> Receivers<'_> {
+    Receivers {
+        backchannel_logout_uri: shared.backchannel_logout_uri.as_deref(),
+        webhook_url: shared.webhook_url.as_deref(),
+    }
+}
 
 pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
+    let sign_ins = shared.state().sign_ins.clone();
     html(
         StatusCode::OK,
-        pages::dev_index(&shared.client_id, &shared.redirect_uris),
+        pages::dev_index(
+            &shared.client_id,
+            &shared.redirect_uris,
+            &sign_ins,
+            &receivers(&shared),
+        ),
+    )
+}
+
+/// `POST /dev/sign-ins/{session_id}/end`: ends the sign-in at the IdP, delivers the logout token
+/// and the webhook, and shows what happened.
+pub(crate) async fn end_sign_in(
+    State(shared): State<Arc<Shared>>,
+    Path(session_id): Path<String>,
+) -> Response {
+    let Some(ended) = sessions::end_sign_in(&shared, &session_id) else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::error(
+                "Unknown sign-in",
+                "This sign-in has already ended, or never existed.",
+            ),
+        );
+    };
+    let delivery = delivery::deliver(&shared, &ended).await;
+    html(
+        StatusCode::OK,
+        pages::sign_in_ended(&ended, &delivery, &receivers(&shared)),
     )
 }
 

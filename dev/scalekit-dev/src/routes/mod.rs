@@ -41,6 +41,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(sessions::revoke_session),
         )
         .route("/dev/sign-in", post(sign_in::sign_in))
+        .route("/dev/sign-ins/{session_id}/end", post(dev::end_sign_in))
         .layer(middleware::from_fn(log_request))
         .with_state(shared)
 }

@@ -1,4 +1,5 @@
-//! Delivering an ended sign-in to a stub app (`DevScalekit::deliver`).
+//! Delivering an ended sign-in to a stub app (`DevScalekit::deliver`), and ending one from the
+//! `/dev` page.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -188,4 +189,70 @@ async fn deliver_reports_unconfigured_receivers_errors_and_statuses() {
         "{delivery:?}"
     );
     assert_eq!(delivery.webhook, Some(Ok(404)));
+}
+
+#[tokio::test]
+async fn the_dev_page_lists_active_sign_ins_and_ends_one_at_the_idp() {
+    let app = StubApp::start().await;
+    let sk = app.idp().await;
+    let index = text(get(&format!("{}/dev", sk.url())).await).await;
+    assert!(index.contains("Active sign-ins") && index.contains("No active sign-ins."));
+
+    let alice = sid_of(&login(&sk, "usr_alice", Some("org_globex")).await);
+    let bob_tokens = login(&sk, "usr_bob", None).await;
+    let bob = sid_of(&bob_tokens);
+    let index = text(get(&format!("{}/dev", sk.url())).await).await;
+    for expected in [
+        "Alice Anderson &lt;alice@acme.test&gt;",
+        "Globex (<code>org_globex</code>)",
+        &format!("<code>{alice}</code>"),
+        &format!("action=\"/dev/sign-ins/{alice}/end\""),
+        &format!("id=\"end-{alice}\""),
+        "Bob Brown &lt;bob@globex.test&gt;",
+        &format!("id=\"end-{bob}\""),
+        &format!("{}/backchannel-logout", app.url),
+    ] {
+        assert!(index.contains(expected), "{expected} in {index}");
+    }
+    assert!(!index.contains("No active sign-ins."));
+
+    let response = client()
+        .post(format!("{}/dev/sign-ins/{bob}/end", sk.url()))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = text(response).await;
+    assert!(page.contains("Sign-in ended"), "{page}");
+    assert!(page.contains(&format!("<code>{bob}</code>")));
+    assert!(page.contains("Bob Brown &lt;bob@globex.test&gt;"));
+    assert!(
+        page.contains("HTTP 200") && page.contains("HTTP 204"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/dev\""));
+
+    let logout = app.received("/backchannel-logout");
+    assert_eq!(logout.len(), 1);
+    let token = logout[0].body.strip_prefix("logout_token=").expect("form");
+    assert_eq!(decode(token).1["sid"], bob);
+    let webhooks = app.received("/webhooks");
+    assert_eq!(webhooks.len(), 1);
+    let event: Value = serde_json::from_str(&webhooks[0].body).expect("JSON");
+    assert_eq!(event["data"]["user_session"]["session_id"], bob);
+
+    let remaining: Vec<String> = sk.sign_ins().into_iter().map(|s| s.session_id).collect();
+    assert_eq!(remaining, [alice.as_str()]);
+    let (status, _) = refresh(&sk, bob_tokens["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let index = text(get(&format!("{}/dev", sk.url())).await).await;
+    assert!(!index.contains(&bob) && index.contains(&alice));
+
+    let again = client()
+        .post(format!("{}/dev/sign-ins/{bob}/end", sk.url()))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.received("/webhooks").len(), 1);
 }
