@@ -85,6 +85,11 @@ random_secret() {
   python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(64)))'
 }
 
+# A webhook signing secret in Scalekit's form: whsec_ and the base64 of 32 random bytes.
+random_webhook_secret() {
+  python3 -c 'import base64, secrets; print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())'
+}
+
 # The one polling helper: sends, in parallel, each "METHOD /path STATUS" request to
 # 127.0.0.1:$1 until it answers with that status (`any`: any HTTP answer at all), for at most $2
 # seconds in all. Redirects are not followed. cargo lambda watch starts a function on its first
@@ -125,35 +130,45 @@ with ThreadPoolExecutor(len(sys.argv) - 3) as pool:
 PY
 }
 
-# Creates in moto (AWS_ENDPOINT_URL) what template.yaml declares: the session table (key `id`,
-# TTL attribute `expiration`), the Scalekit client secret ($1) and a generated session secret.
-# Exports SESSION_TABLE, SCALEKIT_CLIENT_SECRET_ARN and SESSION_SECRET_ARN.
+# Creates in moto (AWS_ENDPOINT_URL) what template.yaml declares: the session table (as its
+# SessionTable resource: keys, indexes, TTL attribute), the Scalekit client secret ($1), the
+# webhook signing secret ($2) and a generated session secret.
+# Exports SESSION_TABLE, SCALEKIT_CLIENT_SECRET_ARN, SCALEKIT_WEBHOOK_SECRET_ARN and
+# SESSION_SECRET_ARN.
 create_local_aws_resources() {
   local out
-  out="$(CLIENT_SECRET="$1" SESSION_SECRET_VALUE="$(random_secret)" "$VENV/bin/python" - <<'PY'
-import os, boto3
+  out="$(CLIENT_SECRET="$1" WEBHOOK_SECRET="$2" SESSION_SECRET_VALUE="$(random_secret)" \
+    "$VENV/bin/python" - "$ROOT/template.yaml" <<'PY'
+import os, sys, boto3, yaml
+
+class Template(yaml.SafeLoader):
+    pass
+
+# CloudFormation's short-form tags (!Ref, !GetAtt, ...): not needed for the table.
+Template.add_multi_constructor("!", lambda loader, suffix, node: None)
+with open(sys.argv[1]) as f:
+    declared = yaml.load(f, Template)["Resources"]["SessionTable"]["Properties"]
 region = os.environ.get("AWS_REGION", "us-east-1")
 dynamodb = boto3.client("dynamodb", region_name=region)
 secrets = boto3.client("secretsmanager", region_name=region)
 table = "scalekit-login-sessions"
 dynamodb.create_table(
     TableName=table,
-    BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    BillingMode=declared["BillingMode"],
+    AttributeDefinitions=declared["AttributeDefinitions"],
+    KeySchema=declared["KeySchema"],
+    GlobalSecondaryIndexes=declared.get("GlobalSecondaryIndexes", []),
 )
-dynamodb.update_time_to_live(
-    TableName=table,
-    TimeToLiveSpecification={"AttributeName": "expiration", "Enabled": True},
-)
+dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=declared["TimeToLiveSpecification"])
 client = secrets.create_secret(Name="scalekit-login/client-secret", SecretString=os.environ["CLIENT_SECRET"])
+webhook = secrets.create_secret(Name="scalekit-login/webhook-secret", SecretString=os.environ["WEBHOOK_SECRET"])
 session = secrets.create_secret(Name="scalekit-login/session-secret", SecretString=os.environ["SESSION_SECRET_VALUE"])
-print(table, client["ARN"], session["ARN"])
+print(table, client["ARN"], webhook["ARN"], session["ARN"])
 PY
 )" || return 1
-  read -r SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SESSION_SECRET_ARN <<< "$out"
-  export SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SESSION_SECRET_ARN
-  log "moto: table $SESSION_TABLE, client and session secrets in Secrets Manager"
+  read -r SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SCALEKIT_WEBHOOK_SECRET_ARN SESSION_SECRET_ARN <<< "$out"
+  export SESSION_TABLE SCALEKIT_CLIENT_SECRET_ARN SCALEKIT_WEBHOOK_SECRET_ARN SESSION_SECRET_ARN
+  log "moto: table $SESSION_TABLE, client, webhook and session secrets in Secrets Manager"
 }
 
 # The value template.yaml gives function $1's environment variable $2 (a plain string there).

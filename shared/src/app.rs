@@ -5,6 +5,7 @@ use crate::redacted::ClientSecret;
 use crate::scalekit::ScalekitClient;
 use crate::secret_cache::{SecretCache, SessionKeys};
 use crate::session::SessionStore;
+use crate::webhook::WebhookSecret;
 
 /// Shared, per-container state.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct App {
     pub session_keys: SecretCache<SessionKeys>,
     /// The client secret, for functions that call the token endpoint.
     pub client_secret: Option<SecretCache<ClientSecret>>,
+    /// The webhook signing secret, for the webhook receiver.
+    pub webhook_secret: Option<SecretCache<WebhookSecret>>,
     /// The session table, for functions that use sessions.
     pub sessions: Option<SessionStore>,
 }
@@ -43,7 +46,11 @@ impl App {
         let config = Config::from_env(needs)?;
         let uses_aws = config.session_table.is_some()
             || matches!(config.session_secret, SecretSetting::SecretsManager(_))
-            || matches!(config.client_secret, Some(SecretSetting::SecretsManager(_)));
+            || matches!(config.client_secret, Some(SecretSetting::SecretsManager(_)))
+            || matches!(
+                config.webhook_secret,
+                Some(SecretSetting::SecretsManager(_))
+            );
         let sdk = if uses_aws {
             Some(crate::aws::sdk_config().await)
         } else {
@@ -61,6 +68,10 @@ impl App {
             .client_secret
             .clone()
             .map(|setting| SecretCache::new(setting, secrets_client.clone()));
+        let webhook_secret = config
+            .webhook_secret
+            .clone()
+            .map(|setting| SecretCache::new(setting, secrets_client.clone()));
         let sessions = match (&config.session_table, sdk) {
             (Some(table), Some(sdk)) => {
                 Some(SessionStore::new(crate::aws::dynamodb(sdk), table.clone()))
@@ -73,6 +84,7 @@ impl App {
             scalekit,
             session_keys,
             client_secret,
+            webhook_secret,
             sessions,
         })
     }
@@ -117,6 +129,14 @@ impl App {
         self.client_secret
             .as_ref()
             .expect("Needs.client_secret: the configuration guarantees the client secret")
+    }
+
+    /// The webhook signing secret. Present in every function whose `Needs` ask for it (the
+    /// configuration requires it then).
+    pub fn webhook_secret(&self) -> &SecretCache<WebhookSecret> {
+        self.webhook_secret
+            .as_ref()
+            .expect("Needs.webhook_secret: the configuration guarantees the webhook secret")
     }
 
     /// Idle timeout in seconds.

@@ -63,6 +63,8 @@ pub struct Needs {
     pub signing_keys: bool,
     /// It decides routes by `ROUTE_POLICIES` (the authorizer).
     pub route_policies: bool,
+    /// It verifies Scalekit webhooks (`SCALEKIT_WEBHOOK_SECRET[_ARN]`).
+    pub webhook_secret: bool,
 }
 
 impl Needs {
@@ -73,6 +75,7 @@ impl Needs {
         session_table: false,
         signing_keys: false,
         route_policies: false,
+        webhook_secret: false,
     };
 
     /// The environment variables a function with these needs reads (for the template check).
@@ -99,6 +102,9 @@ impl Needs {
         if self.route_policies {
             names.push("ROUTE_POLICIES");
         }
+        if self.webhook_secret {
+            names.extend(["SCALEKIT_WEBHOOK_SECRET", "SCALEKIT_WEBHOOK_SECRET_ARN"]);
+        }
         names
     }
 }
@@ -112,6 +118,8 @@ pub struct Config {
     pub client_secret: Option<SecretSetting>,
     /// `SESSION_SECRET[_ARN]`.
     pub session_secret: SecretSetting,
+    /// `SCALEKIT_WEBHOOK_SECRET[_ARN]`, when the function needs it.
+    pub webhook_secret: Option<SecretSetting>,
     /// `SESSION_TABLE`, when the function needs it.
     pub session_table: Option<String>,
     /// `APP_BASE_URL`: the public origin, without a trailing slash.
@@ -172,6 +180,25 @@ impl Config {
             "SESSION_SECRET or SESSION_SECRET_ARN",
             Some(("SESSION_SECRET", MIN_SESSION_SECRET_LEN)),
         )?;
+        let webhook_secret = if needs.webhook_secret {
+            let setting = secret_setting(
+                get("SCALEKIT_WEBHOOK_SECRET_ARN"),
+                get("SCALEKIT_WEBHOOK_SECRET"),
+                "SCALEKIT_WEBHOOK_SECRET or SCALEKIT_WEBHOOK_SECRET_ARN",
+                None,
+            )?;
+            if let SecretSetting::Value(value) = &setting {
+                if crate::webhook::WebhookSecret::parse(value).is_none() {
+                    return Err(ConfigError::Invalid {
+                        name: "SCALEKIT_WEBHOOK_SECRET",
+                        reason: "must be the whsec_... signing secret from the Scalekit dashboard",
+                    });
+                }
+            }
+            Some(setting)
+        } else {
+            None
+        };
         let session_table = if needs.session_table {
             Some(required("SESSION_TABLE")?)
         } else {
@@ -201,6 +228,7 @@ impl Config {
             scalekit: ScalekitSettings::new(&environment_url, &client_id),
             client_secret,
             session_secret,
+            webhook_secret,
             session_table,
             app_base_url,
             post_login_redirect,

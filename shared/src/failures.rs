@@ -102,6 +102,44 @@ pub mod login {
     }
 }
 
+/// A request body larger than any this route accepts.
+pub const BODY_TOO_LARGE: ApiError = ApiError::new(
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "payload_too_large",
+    "The request body is too large.",
+);
+
+/// Back-channel logout (`POST /api/backchannel-logout`): no `logout_token`, or one that fails a
+/// check, or a replay. OIDC Back-Channel Logout 1.0 §2.8: `400`, and nothing ends.
+pub const INVALID_LOGOUT_TOKEN: ApiError = ApiError::bad_request(
+    "invalid_request",
+    "The logout token is missing, invalid or was already used.",
+);
+
+/// A webhook whose signature headers are missing or do not verify, or whose timestamp is not
+/// within five minutes of now.
+pub const INVALID_WEBHOOK_SIGNATURE: ApiError = ApiError::unauthorized(
+    "invalid_signature",
+    "The webhook signature is missing, invalid or stale.",
+);
+
+/// A verified webhook whose body is not a Scalekit event.
+pub const INVALID_WEBHOOK_PAYLOAD: ApiError = ApiError::bad_request(
+    "invalid_payload",
+    "The webhook body is not a Scalekit event.",
+);
+
+/// `DELETE /api/sessions/{id}` naming no session of the caller's.
+pub const SESSION_NOT_FOUND: ApiError =
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such session.");
+
+/// A method the route does not take.
+pub const METHOD_NOT_ALLOWED: ApiError = ApiError::new(
+    StatusCode::METHOD_NOT_ALLOWED,
+    "method_not_allowed",
+    "This route does not take that method.",
+);
+
 /// The callback without its `code` or `state`.
 pub const CALLBACK_INCOMPLETE: ApiError = ApiError::bad_request(
     "invalid_request",

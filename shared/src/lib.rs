@@ -19,6 +19,7 @@ pub mod secret_cache;
 pub mod session;
 pub mod telemetry;
 pub mod token_calls;
+pub mod webhook;
 
 pub use app::App;
 

@@ -225,3 +225,61 @@ test('the API behind the authorizer: alice and carol see what their roles allow'
     await carolBrowser.close();
   }
 });
+
+// Sessions follow Scalekit, in two browsers: alice in Acme (this browser) and in Globex (a second
+// one). Her session list shows both; ending the Globex sign-in on the IdP's /dev page delivers a
+// signed logout token and a signed user.logout webhook to the app, and that browser is signed
+// out while this one is not; then "Sign out everywhere" ends the rest.
+test('a sign-in ended at the IdP ends its session in the browser; sign out everywhere', { skip: skip || false, timeout: 10 * 60_000 }, async () => {
+  const other = await launchBrowser();
+  try {
+    const acme = await browser.context.newPage();
+    const globex = await other.context.newPage();
+    for (const [p, organization] of [[acme, 'org_acme'], [globex, 'org_globex']]) {
+      p.setDefaultTimeout(120_000);
+      await p.goto(`${stack.url}/dashboard/profile`);
+      if (!p.url().startsWith(`${stack.url}/dashboard/profile`)) {
+        await p.locator('#user-usr_alice').click();
+        await p.locator(`#org-${organization}`).click();
+        await p.waitForURL(`${stack.url}/dashboard/profile`);
+      }
+    }
+    assert.equal((await acme.locator('#organization').textContent()).trim(), 'org_acme');
+    assert.equal((await globex.locator('#organization').textContent()).trim(), 'org_globex');
+
+    // Both sessions listed (the list is read when the page loads), this device marked.
+    await acme.reload();
+    await acme.locator('#sessions[data-count="2"]').waitFor();
+    assert.equal(await acme.locator('li.session[data-current="true"]').count(), 1);
+    assert.match(await acme.locator('li.session[data-current="false"]').textContent(), /org_globex/);
+    await screenshot(acme, SHOTS, '7-sessions');
+
+    // At the IdP: end the Globex sign-in, as an admin or a session policy would.
+    const idp = await other.context.newPage();
+    await idp.goto(`${stack.idpUrl}/dev`);
+    await idp.locator('#sign-ins tr', { hasText: 'org_globex' }).locator('button').click();
+    await idp.waitForLoadState();
+    await screenshot(idp, SHOTS, '8-ended-at-idp');
+    assert.match(await idp.locator('#backchannel-logout').textContent(), /HTTP 200/);
+    assert.match(await idp.locator('#webhook').textContent(), /HTTP 200/);
+
+    // That browser is signed out; this one is not, and lists one session now.
+    await globex.goto(`${stack.url}/dashboard/profile`);
+    await globex.locator('#user-usr_alice').waitFor();
+    assert.ok(globex.url().startsWith(`${stack.idpUrl}/oauth/authorize?`), globex.url());
+    await acme.reload();
+    await acme.locator('#sessions[data-count="1"]').waitFor();
+    assert.equal((await acme.locator('#organization').textContent()).trim(), 'org_acme');
+    assert.match(readLog(), /^POST \/api\/backchannel-logout 200 \d+ ms$/m);
+    assert.match(readLog(), /^POST \/api\/scalekit\/webhook 200 \d+ ms$/m);
+
+    // Sign out everywhere: this browser lands on the sign-in page.
+    await acme.locator('#sign-out-everywhere').click();
+    await acme.locator('#user-usr_alice').waitFor();
+    assert.match(readLog(), /^DELETE \/api\/sessions 204 \d+ ms$/m);
+    const left = (await browser.context.cookies(stack.url)).map((c) => c.name);
+    assert.ok(!left.includes('__Host-sk_session'), `cookies left: ${left}`);
+  } finally {
+    await other.close();
+  }
+});

@@ -38,6 +38,18 @@ pub async fn request<I: Invoke>(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Response<Bytes> {
+    send(gateway, browser, method, path, headers, Bytes::new()).await
+}
+
+/// [`request`] with a body.
+pub async fn send<I: Invoke>(
+    gateway: &Gateway<I>,
+    browser: &mut Browser,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Response<Bytes> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
@@ -50,7 +62,7 @@ pub async fn request<I: Invoke>(
         builder = builder.header(*name, *value);
     }
     let response = gateway
-        .handle(builder.body(Bytes::new()).expect("a valid request"))
+        .handle(builder.body(body.into()).expect("a valid request"))
         .await;
     browser.absorb_headers(response.headers());
     response

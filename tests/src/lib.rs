@@ -7,6 +7,7 @@ pub mod events;
 pub mod gateway;
 pub mod logs;
 pub mod stack;
+pub mod table;
 
 pub use browser::Browser;
 pub use stack::Stack;

@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use scalekit_dev::{DevScalekit, DevScalekitOptions};
 use shared::config::{Config, Needs};
 use shared::crypto::random_token;
@@ -59,7 +56,7 @@ impl Stack {
         let secrets = shared::aws::secrets_manager(&sdk);
         let suffix = random_token(6).replace(['-', '_'], "x");
         let table = format!("sessions-{suffix}");
-        create_table(&dynamo, &table).await;
+        crate::table::create_session_table(&dynamo, &table).await;
         let client_secret_arn =
             create_secret(&secrets, &format!("client-{suffix}"), idp.client_secret()).await;
         let session_secret_arn = create_secret(
@@ -68,10 +65,13 @@ impl Stack {
             &format!(r#"{{"session_secret":"{SESSION_SECRET}"}}"#),
         )
         .await;
+        let webhook_secret_arn =
+            create_secret(&secrets, &format!("webhook-{suffix}"), idp.webhook_secret()).await;
         let env = HashMap::from([
             ("SCALEKIT_ENVIRONMENT_URL".to_owned(), idp.url()),
             ("SCALEKIT_CLIENT_ID".to_owned(), idp.client_id().to_owned()),
             ("SCALEKIT_CLIENT_SECRET_ARN".to_owned(), client_secret_arn),
+            ("SCALEKIT_WEBHOOK_SECRET_ARN".to_owned(), webhook_secret_arn),
             ("SESSION_SECRET_ARN".to_owned(), session_secret_arn),
             ("SESSION_TABLE".to_owned(), table.clone()),
             // The route policies template.yaml deploys, as dev/run gives them too.
@@ -225,43 +225,6 @@ impl aws_types::service_config::LoadServiceConfig for NoServiceConfig {
     fn load_config(&self, _key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
         None
     }
-}
-
-async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
-    dynamo
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .send()
-        .await
-        .expect("create table in moto");
-    dynamo
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expiration")
-                .enabled(true)
-                .build()
-                .expect("ttl"),
-        )
-        .send()
-        .await
-        .expect("enable TTL");
 }
 
 async fn create_secret(

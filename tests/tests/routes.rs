@@ -25,6 +25,16 @@ const DESIGN: &[(&str, &str, &str, Option<&str>)] = &[
         "/api/admin",
         Some("ScalekitSession"),
     ),
+    (
+        "backchannel-logout",
+        "POST",
+        "/api/backchannel-logout",
+        None,
+    ),
+    ("webhook", "POST", "/api/scalekit/webhook", None),
+    ("sessions", "GET", "/api/sessions", None),
+    ("sessions", "DELETE", "/api/sessions", None),
+    ("sessions", "DELETE", "/api/sessions/{id}", None),
 ];
 
 fn api() -> Api {

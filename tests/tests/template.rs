@@ -35,6 +35,25 @@ const FUNCTIONS: &[(&str, Option<Needs>, Routes)] = &[
     ),
     ("authorizer", Some(authorizer::NEEDS), &[]),
     (
+        "backchannel-logout",
+        Some(backchannel_logout::NEEDS),
+        &[("POST", "/api/backchannel-logout")],
+    ),
+    (
+        "webhook",
+        Some(webhook::NEEDS),
+        &[("POST", "/api/scalekit/webhook")],
+    ),
+    (
+        "sessions",
+        Some(sessions::NEEDS),
+        &[
+            ("GET", "/api/sessions"),
+            ("DELETE", "/api/sessions"),
+            ("DELETE", "/api/sessions/{id}"),
+        ],
+    ),
+    (
         "example-backend",
         None,
         &[("GET", "/api/me"), ("GET", "/api/admin")],
@@ -223,6 +242,12 @@ fn every_function_runs_with_what_its_crate_needs_and_nothing_else() {
         if needs.session_table {
             required.push(("SESSION_TABLE", Some("AWS::DynamoDB::Table")));
         }
+        if needs.webhook_secret {
+            required.push((
+                "SCALEKIT_WEBHOOK_SECRET_ARN",
+                Some("AWS::SecretsManager::Secret"),
+            ));
+        }
         for (variable, resource) in required {
             let value = environment
                 .get(variable)
@@ -237,7 +262,11 @@ fn every_function_runs_with_what_its_crate_needs_and_nothing_else() {
                 );
             }
         }
-        for plain in ["SESSION_SECRET", "SCALEKIT_CLIENT_SECRET"] {
+        for plain in [
+            "SESSION_SECRET",
+            "SCALEKIT_CLIENT_SECRET",
+            "SCALEKIT_WEBHOOK_SECRET",
+        ] {
             assert!(
                 !environment.contains_key(plain),
                 "{id} sets {plain}: deploy secrets as {plain}_ARN"

@@ -133,28 +133,21 @@ impl Apps {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let id_token = tokens.id_token.clone();
         let claims = timed(
             &mut steps[2],
             app.scalekit
-                .verify_id_token(&id_token, Some(&transaction.secrets.nonce)),
+                .verify_id_token(&tokens.id_token, Some(&transaction.secrets.nonce)),
         )
         .await
         .map_err(|e| e.to_string())?;
-        let session_id = new_session_id();
-        let now = unix_now();
-        let record = SessionRecord {
-            key: session_key(&session_id),
-            user_id: claims.user.id.clone(),
-            organization_id: claims.user.organization_id.clone(),
-            access_token: tokens.access_token.clone(),
-            refresh_token: tokens.refresh_token.clone(),
-            id_token,
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + app.session_lifetime_secs(),
-            version: 1,
-        };
+        let record = SessionRecord::new_login(
+            &new_session_id(),
+            &claims,
+            &tokens,
+            Some("lambda-bench"),
+            unix_now(),
+            app.session_lifetime_secs(),
+        );
         let sessions = app.sessions.as_ref().ok_or("no session table")?;
         timed(
             &mut steps[3],

@@ -25,6 +25,7 @@ pub const NEEDS: Needs = Needs {
     session_table: true,
     signing_keys: true,
     route_policies: true,
+    ..Needs::NONE
 };
 
 /// What API Gateway sends the authorizer.

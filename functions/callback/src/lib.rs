@@ -104,19 +104,18 @@ async fn callback(
 
     let sessions = app.sessions();
     let session_id = new_session_id();
-    let now = unix_now();
-    let record = SessionRecord {
-        key: session_key(&session_id),
-        user_id: claims.user.id.clone(),
-        organization_id: claims.user.organization_id.clone(),
-        access_token: tokens.access_token.clone(),
-        refresh_token: tokens.refresh_token.clone(),
-        id_token: id_token.clone(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + app.session_lifetime_secs(),
-        version: 1,
-    };
+    let user_agent = req
+        .headers()
+        .get(lambda_http::http::header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok());
+    let record = SessionRecord::new_login(
+        &session_id,
+        &claims,
+        &tokens,
+        user_agent,
+        unix_now(),
+        app.session_lifetime_secs(),
+    );
     sessions
         .create(&record, &keys.tokens, app.idle_timeout_secs())
         .await

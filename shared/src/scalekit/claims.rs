@@ -167,6 +167,31 @@ impl AccessTokenClaims {
     }
 }
 
+/// A verified back-channel logout token: which Scalekit session (`sid`) or user (`sub`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutToken {
+    /// `sid`.
+    pub session_id: Option<String>,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `jti`: remembered so that a replay ends nothing.
+    pub token_id: String,
+    /// `iat`, seconds since the epoch.
+    pub issued_at: i64,
+}
+
+impl LogoutToken {
+    pub(crate) fn from_claims(claims: &Map<String, Value>) -> Self {
+        let s = |name| string_claim(claims, name).filter(|v| !v.is_empty());
+        Self {
+            session_id: s("sid"),
+            subject: s("sub"),
+            token_id: s("jti").unwrap_or_default(),
+            issued_at: claims.get("iat").and_then(numeric_date).unwrap_or(0),
+        }
+    }
+}
+
 /// The claims of a verified `idp_initiated_login` token: where the IdP wants the login to go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdpInitiatedLogin {

@@ -44,6 +44,9 @@ pub enum TokenError {
     /// `iat` is in the future.
     #[error("token issued in the future")]
     IssuedInFuture,
+    /// `iat` is older than this kind of token may be (a logout token replayed late).
+    #[error("token issued too long ago")]
+    IssuedTooLongAgo,
     /// `nonce` differs from the one this login sent, or is missing.
     #[error("nonce mismatch")]
     NonceMismatch,

@@ -38,7 +38,15 @@ pub(crate) enum TokenKind {
     /// Names what to sign in to (`organization_id`, `connection_id` or `login_hint`) and has
     /// neither `sub` nor `aud`, which ID and access tokens always have.
     IdpInitiatedLogin,
+    /// OIDC Back-Channel Logout 1.0 §2.4: `events` holds the back-channel logout member (an
+    /// object), `sid` or `sub` is present, `jti` is present, and there is no `nonce` (so that an
+    /// ID token can never pass for one).
+    Logout,
 }
+
+/// The member of a logout token's `events` claim (Back-Channel Logout 1.0 §2.4).
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
 
 impl TokenKind {
     fn name(self) -> &'static str {
@@ -46,6 +54,7 @@ impl TokenKind {
             Self::Id => "an ID token",
             Self::Access => "an access token",
             Self::IdpInitiatedLogin => "an IdP-initiated login token",
+            Self::Logout => "a logout token",
         }
     }
 
@@ -73,6 +82,23 @@ impl TokenKind {
                         .into_iter()
                         .any(has)
             }
+            Self::Logout => {
+                let text = |name: &str| claims.get(name).and_then(Value::as_str);
+                let event = claims
+                    .get("events")
+                    .and_then(Value::as_object)
+                    .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT));
+                if !event.is_some_and(Value::is_object) {
+                    return Err(TokenError::MissingClaim("events"));
+                }
+                if text("jti").is_none_or(str::is_empty) {
+                    return Err(TokenError::MissingClaim("jti"));
+                }
+                if text("sid").is_none_or(str::is_empty) && text("sub").is_none_or(str::is_empty) {
+                    return Err(TokenError::MissingClaim("sid"));
+                }
+                has("nonce")
+            }
         };
         if wrong {
             return Err(TokenError::WrongKind(self.name()));
@@ -90,6 +116,10 @@ pub(crate) struct Expectations<'a> {
     pub nonce: Option<&'a Nonce>,
     pub require_iat: bool,
     pub require_sub: bool,
+    /// Whether `exp` must be present (it is checked whenever it is).
+    pub require_exp: bool,
+    /// How old (`iat`, seconds) a token of this kind may be at most.
+    pub max_age: Option<i64>,
 }
 
 impl<'a> Expectations<'a> {
@@ -103,6 +133,8 @@ impl<'a> Expectations<'a> {
             nonce,
             require_iat: true,
             require_sub: true,
+            require_exp: true,
+            max_age: None,
         }
     }
 
@@ -115,6 +147,8 @@ impl<'a> Expectations<'a> {
             nonce: None,
             require_iat: false,
             require_sub: true,
+            require_exp: true,
+            max_age: None,
         }
     }
 
@@ -127,9 +161,30 @@ impl<'a> Expectations<'a> {
             nonce: None,
             require_iat: false,
             require_sub: false,
+            require_exp: true,
+            max_age: None,
+        }
+    }
+
+    /// A Back-Channel Logout 1.0 logout token: `iss`, `aud` and `iat` checked as for ID tokens,
+    /// `iat` at most [`LOGOUT_TOKEN_MAX_AGE`] old, `exp` checked when present.
+    pub(crate) fn logout_token(issuer: &'a str, client_id: &'a str) -> Self {
+        Self {
+            kind: TokenKind::Logout,
+            issuer,
+            audience: AudienceRule::Only(client_id),
+            nonce: None,
+            require_iat: true,
+            require_sub: false,
+            require_exp: false,
+            max_age: Some(LOGOUT_TOKEN_MAX_AGE),
         }
     }
 }
+
+/// How old a logout token may be (seconds since its `iat`): the window in which its `jti` is
+/// remembered, so that a replay is refused either way.
+pub const LOGOUT_TOKEN_MAX_AGE: i64 = 5 * 60;
 
 /// Applies `expectations` to the claims of a token whose signature has been verified.
 pub(crate) fn check(
@@ -165,12 +220,23 @@ pub(crate) fn check(
             }
         }
     }
-    let exp = number("exp").ok_or(TokenError::MissingClaim("exp"))?;
-    if now >= exp.saturating_add(LEEWAY_SECS) {
-        return Err(TokenError::Expired);
+    match number("exp") {
+        Some(exp) if now >= exp.saturating_add(LEEWAY_SECS) => return Err(TokenError::Expired),
+        Some(_) => {}
+        None if expectations.require_exp || claims.contains_key("exp") => {
+            return Err(TokenError::MissingClaim("exp"))
+        }
+        None => {}
     }
     match number("iat") {
         Some(iat) if iat > now + LEEWAY_SECS => return Err(TokenError::IssuedInFuture),
+        Some(iat)
+            if expectations
+                .max_age
+                .is_some_and(|max| iat < now - max - LEEWAY_SECS) =>
+        {
+            return Err(TokenError::IssuedTooLongAgo)
+        }
         Some(_) => {}
         None if expectations.require_iat => return Err(TokenError::MissingClaim("iat")),
         None => {}
@@ -304,6 +370,62 @@ mod tests {
                 "{claim} = {value}"
             );
         }
+    }
+
+    fn logout_claims() -> Value {
+        json!({"iss": "https://env", "aud": "skc_1", "iat": NOW, "jti": "j-1", "sid": "ses_1",
+               "sub": "usr_1", "events": {BACKCHANNEL_LOGOUT_EVENT: {}}})
+    }
+
+    #[test]
+    fn each_logout_token_rule_rejects_its_violation() {
+        let rules = Expectations::logout_token("https://env", "skc_1");
+        assert_eq!(check(&claims(logout_claims()), &rules, NOW), Ok(()));
+        let only_sid = with(logout_claims(), "sub", Value::Null);
+        assert_eq!(check(&only_sid, &rules, NOW), Ok(()));
+        let only_sub = with(logout_claims(), "sid", Value::Null);
+        assert_eq!(check(&only_sub, &rules, NOW), Ok(()));
+        let cases = [
+            ("iss", json!("https://evil"), TokenError::InvalidIssuer),
+            ("aud", json!("skc_other"), TokenError::InvalidAudience),
+            ("aud", Value::Null, TokenError::InvalidAudience),
+            ("iat", Value::Null, TokenError::MissingClaim("iat")),
+            ("iat", json!(NOW + 3600), TokenError::IssuedInFuture),
+            (
+                "iat",
+                json!(NOW - LOGOUT_TOKEN_MAX_AGE - LEEWAY_SECS - 1),
+                TokenError::IssuedTooLongAgo,
+            ),
+            ("exp", json!(NOW - LEEWAY_SECS), TokenError::Expired),
+            ("exp", json!("later"), TokenError::MissingClaim("exp")),
+            ("jti", Value::Null, TokenError::MissingClaim("jti")),
+            ("events", Value::Null, TokenError::MissingClaim("events")),
+            (
+                "events",
+                json!({"other": {}}),
+                TokenError::MissingClaim("events"),
+            ),
+            (
+                "events",
+                json!({BACKCHANNEL_LOGOUT_EVENT: "yes"}),
+                TokenError::MissingClaim("events"),
+            ),
+            ("nonce", json!("n"), TokenError::WrongKind("a logout token")),
+        ];
+        for (claim, value, expected) in cases {
+            let token = with(logout_claims(), claim, value.clone());
+            assert_eq!(
+                check(&token, &rules, NOW),
+                Err(expected),
+                "{claim} = {value}"
+            );
+        }
+        let without_sid = Value::Object(with(logout_claims(), "sid", Value::Null));
+        let neither = with(without_sid, "sub", Value::Null);
+        assert_eq!(
+            check(&neither, &rules, NOW),
+            Err(TokenError::MissingClaim("sid"))
+        );
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub async fn authenticate_with(
 /// a key this container lacks (another container read a rotated secret first). A record that
 /// cannot be opened signs the browser out but is never deleted: it may open for a container
 /// that holds its key, and the table's TTL removes it otherwise.
-async fn load_session(
+pub(super) async fn load_session(
     app: &App,
     sessions: &SessionStore,
     record_key: &str,

@@ -6,6 +6,15 @@
 //! attribute) and, while a refresh is in flight, `lease_until` (N, milliseconds). Nothing in clear
 //! decides who a session is or how long it lives. DynamoDB's TTL deletes late (up to days), so
 //! expiry is always checked in code as well.
+//!
+//! To find a user's sessions (their session list, "sign out everywhere", a Scalekit logout) the
+//! item also carries lookup hints in clear: `uid` (the user, key of the [`USER_INDEX`] global
+//! secondary index, which projects `sid` and `oid` too), `sid` (Scalekit's session id) and `oid`
+//! (the organization). A hint only says where to look: every record found is opened and its
+//! sealed user, session and organization are checked before anything is done to it.
+//!
+//! The same table keeps replay markers ([`SessionStore::remember_once`]): items whose key starts
+//! with `seen#`, with nothing but an `expiration`.
 
 use std::collections::HashMap;
 
@@ -39,6 +48,39 @@ pub enum RotationOutcome {
     Stored,
     /// Another writer changed the record first (or deleted it, or holds its rotation lease).
     Conflict,
+}
+
+/// The global secondary index by user: partition key `uid`, projecting `sid` and `oid`.
+pub const USER_INDEX: &str = "by-user";
+
+/// A session found through a lookup hint: its record key and the hints themselves (unverified
+/// until the record is opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hinted {
+    /// The record key.
+    pub key: String,
+    /// `sid` in clear.
+    pub session_id: Option<String>,
+    /// `oid` in clear.
+    pub organization_id: Option<String>,
+}
+
+/// A lookup hint kept in clear, to find sessions by a table scan (no index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// `sid`: Scalekit's session id.
+    ScalekitSession,
+    /// `oid`: the organization.
+    Organization,
+}
+
+impl Hint {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::ScalekitSession => "sid",
+            Self::Organization => "oid",
+        }
+    }
 }
 
 /// The session table.
@@ -232,6 +274,85 @@ impl SessionStore {
         outcome(result).map(drop)
     }
 
+    /// The sessions whose clear `uid` hint is `user_id`, through [`USER_INDEX`] (eventually
+    /// consistent, as every global secondary index is).
+    pub async fn hinted_for_user(&self, user_id: &str) -> Result<Vec<Hinted>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("uid = :uid")
+                .expression_attribute_values(":uid", AttributeValue::S(user_id.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(page.items().iter().filter_map(hinted));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The sessions whose clear hint `hint` is `value`, by a table scan: for the rare lookups no
+    /// index serves (a back-channel logout naming only a Scalekit session, a deleted
+    /// organization). It reads the whole table, page by page.
+    pub async fn hinted_by_scan(&self, hint: Hint, value: &str) -> Result<Vec<Hinted>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#hint = :value")
+                .expression_attribute_names("#hint", hint.attribute())
+                .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
+                .projection_expression("id, sid, oid")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(page.items().iter().filter_map(hinted));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Records `marker` (a `jti`, a webhook id) until `until` (seconds since the epoch); `false`
+    /// when it was already recorded and has not expired: a replay.
+    pub async fn remember_once(
+        &self,
+        marker: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", key_of(&marker_key(marker)))
+            .item("expiration", n(until))
+            .condition_expression("attribute_not_exists(id) OR expiration < :now")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        outcome(result).map(|outcome| outcome == RotationOutcome::Stored)
+    }
+
+    /// Forgets a marker recorded by [`SessionStore::remember_once`] (the work it guarded failed,
+    /// so a retry must not be taken for a replay).
+    pub async fn forget(&self, marker: &str) -> Result<(), StoreError> {
+        self.delete(&marker_key(marker)).await
+    }
+
     /// Deletes a session; deleting one that does not exist succeeds.
     pub async fn delete(&self, record_key: &str) -> Result<(), StoreError> {
         self.client
@@ -245,12 +366,30 @@ impl SessionStore {
     }
 }
 
+/// The key of a replay marker: a hash, so that what it marks is not kept in clear and cannot
+/// collide with a session's key (a hash of 256 random bits, without the prefix).
+fn marker_key(marker: &str) -> String {
+    format!(
+        "seen#{}",
+        crate::crypto::b64url(crate::crypto::sha256(marker.as_bytes()))
+    )
+}
+
+fn hinted(item: &HashMap<String, AttributeValue>) -> Option<Hinted> {
+    let text = |name| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some(Hinted {
+        key: text("id")?,
+        session_id: text("sid"),
+        organization_id: text("oid"),
+    })
+}
+
 fn to_item(
     record: &SessionRecord,
     key: &KeyRing,
     idle_timeout_secs: i64,
 ) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("id".to_owned(), key_of(&record.key)),
         (
             "data".to_owned(),
@@ -258,7 +397,18 @@ fn to_item(
         ),
         ("version".to_owned(), n(record.version as i64)),
         ("expiration".to_owned(), n(record.ttl(idle_timeout_secs))),
-    ])
+        ("uid".to_owned(), AttributeValue::S(record.user_id.clone())),
+    ]);
+    let hints = [
+        ("sid", &record.session_id),
+        ("oid", &record.organization_id),
+    ];
+    for (name, value) in hints {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), AttributeValue::S(value.clone()));
+        }
+    }
+    item
 }
 
 fn from_item(
@@ -302,6 +452,8 @@ mod tests {
             key: "k1".into(),
             user_id: "usr_1".into(),
             organization_id: Some("org_1".into()),
+            session_id: Some("ses_1".into()),
+            user_agent: Some("Firefox".into()),
             access_token: AccessToken::new("at-plaintext"),
             refresh_token: Some(RefreshToken::new("rt-plaintext")),
             id_token: IdToken::new("idt-plaintext"),
@@ -318,16 +470,20 @@ mod tests {
         let item = to_item(&record, &key(), 100);
         let mut names: Vec<_> = item.keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["data", "expiration", "id", "version"]);
+        assert_eq!(
+            names,
+            ["data", "expiration", "id", "oid", "sid", "uid", "version"]
+        );
+        // In clear: the lookup hints (user, Scalekit session, organization). Sealed: the tokens
+        // and the user agent, and the copies of the hints that decide.
+        assert_eq!(item["uid"], AttributeValue::S("usr_1".into()));
+        let sealed = format!("{:?}", item["data"]);
         let dump = format!("{item:?}");
-        for plaintext in [
-            "at-plaintext",
-            "rt-plaintext",
-            "idt-plaintext",
-            "usr_1",
-            "org_1",
-        ] {
+        for plaintext in ["at-plaintext", "rt-plaintext", "idt-plaintext", "Firefox"] {
             assert!(!dump.contains(plaintext), "{plaintext} in {dump}");
+        }
+        for hint in ["usr_1", "org_1", "ses_1"] {
+            assert!(!sealed.contains(hint), "{hint} in the seal's clear text");
         }
         assert_eq!(item["expiration"], AttributeValue::N("120".into()));
         let back = from_item(&item, &key()).unwrap();
@@ -335,6 +491,8 @@ mod tests {
         assert_eq!(back.id_token, record.id_token);
         assert_eq!(back.user_id, "usr_1");
         assert_eq!(back.organization_id.as_deref(), Some("org_1"));
+        assert_eq!(back.session_id.as_deref(), Some("ses_1"));
+        assert_eq!(back.user_agent.as_deref(), Some("Firefox"));
         assert_eq!(
             (
                 back.created_at,

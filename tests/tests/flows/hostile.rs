@@ -27,6 +27,9 @@ async fn oversized_cookies_and_queries_get_a_4xx_from_every_function() {
         "logout-without-session",
         "profile-signed-out",
         "example-backend-me",
+        "backchannel-logout-missing-token",
+        "webhook-unsigned",
+        "sessions-list",
     ] {
         let response = serve_event(&app.stack, event, with_cookie(event, &huge_cookie)).await;
         statuses.push(response.status());
@@ -56,6 +59,12 @@ async fn serve_event(
         "logout" => serve(&|r| logout::handle(&on.logout, r), request).await,
         "profile" => serve(&|r| profile::handle(&on.profile, r), request).await,
         "example-backend" => serve(&example_backend::handle, request).await,
+        "backchannel-logout" => {
+            let handler = |r| backchannel_logout::handle(&on.backchannel_logout, r);
+            serve(&handler, request).await
+        }
+        "webhook" => serve(&|r| webhook::handle(&on.webhook, r), request).await,
+        "sessions" => serve(&|r| sessions::handle(&on.sessions, r), request).await,
         other => panic!("event {name}: {other} takes no HTTP request"),
     }
 }
@@ -160,7 +169,7 @@ async fn every_sample_event_decodes_as_lambda_delivers_it_and_gets_an_answer_bel
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 26, "{names:?}");
+    assert!(names.len() >= 36, "{names:?}");
     let invoker = InProcess(&app.apps);
     for name in names {
         let event: Value = events::load(&name);

@@ -11,4 +11,5 @@ mod login;
 mod piles;
 mod protected_routes;
 mod reliability;
+mod session_sync;
 mod support;

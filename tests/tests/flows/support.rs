@@ -22,6 +22,9 @@ pub struct Container {
     pub logout: App,
     pub profile: App,
     pub authorizer: App,
+    pub backchannel_logout: App,
+    pub webhook: App,
+    pub sessions: App,
 }
 
 impl Container {
@@ -35,6 +38,9 @@ impl Container {
             logout: stack.app(logout::NEEDS),
             profile: stack.app(profile::NEEDS),
             authorizer: stack.app(authorizer::NEEDS),
+            backchannel_logout: stack.app(backchannel_logout::NEEDS),
+            webhook: stack.app(webhook::NEEDS),
+            sessions: stack.app(sessions::NEEDS),
         }
     }
 
@@ -47,15 +53,18 @@ impl Container {
 
 /// The function a sample event is for: `events/<function>-<case>.json`.
 pub fn function_of(event_name: &str) -> &'static str {
-    const FUNCTIONS: [&str; 8] = [
+    const FUNCTIONS: [&str; 11] = [
         "login",
         "callback",
+        "sessions",
         "session",
         "refresh",
         "logout",
         "profile",
         "authorizer",
         "example-backend",
+        "backchannel-logout",
+        "webhook",
     ];
     FUNCTIONS
         .into_iter()
@@ -91,6 +100,12 @@ impl Invoke for InProcess<'_> {
                 "refresh" => invoke(&|r| refresh::handle(&apps.refresh, r), event).await,
                 "logout" => invoke(&|r| logout::handle(&apps.logout, r), event).await,
                 "profile" => invoke(&|r| profile::handle(&apps.profile, r), event).await,
+                "backchannel-logout" => {
+                    let handler = |r| backchannel_logout::handle(&apps.backchannel_logout, r);
+                    invoke(&handler, event).await
+                }
+                "webhook" => invoke(&|r| webhook::handle(&apps.webhook, r), event).await,
+                "sessions" => invoke(&|r| sessions::handle(&apps.sessions, r), event).await,
                 other => return Err(InvokeError(format!("no function {other}"))),
             };
             answer.map_err(|e| InvokeError(e.to_string()))

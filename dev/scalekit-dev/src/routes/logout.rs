@@ -35,11 +35,23 @@ pub(crate) async fn logout(
     if let Some(hint) = params.get("id_token_hint") {
         let keys = shared.state().keys.clone();
         // An expired ID token is a normal hint at logout, so only the signature is checked.
-        if verify_rs256(hint, keys.iter().map(|k| k.as_ref())).is_err() {
+        let Ok(claims) = verify_rs256(hint, keys.iter().map(|k| k.as_ref())) else {
             return error_page(
                 "Invalid logout request",
                 "id_token_hint was not issued by this environment.",
             );
+        };
+        // The Scalekit session ends, and as Scalekit does for every logout, whoever initiated
+        // it, the apps hear of it: a back-channel logout token and a user.logout webhook, sent
+        // in the background (the browser is not kept waiting for them).
+        if let Some(ended) = claims["sid"]
+            .as_str()
+            .and_then(|sid| crate::sessions::end_sign_in(&shared, sid))
+        {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                crate::delivery::deliver(&shared, &ended).await;
+            });
         }
     }
     match post_logout {

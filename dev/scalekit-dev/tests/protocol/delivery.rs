@@ -256,3 +256,49 @@ async fn the_dev_page_lists_active_sign_ins_and_ends_one_at_the_idp() {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.received("/webhooks").len(), 1);
 }
+
+#[tokio::test]
+async fn an_rp_initiated_logout_ends_the_hinted_sign_in_and_tells_the_app_as_every_logout_does() {
+    let app = StubApp::start().await;
+    let sk = app.idp().await;
+    let tokens = login(&sk, "usr_bob", None).await;
+    let sid = sid_of(&tokens);
+    let other = login(&sk, "usr_carol", None).await;
+    assert_eq!(sk.sign_ins().len(), 2);
+
+    let hint = tokens["id_token"].as_str().expect("id_token");
+    let url = format!(
+        "{}/oidc/logout?id_token_hint={hint}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%2Fbye",
+        sk.url()
+    );
+    assert_eq!(get(&url).await.status(), StatusCode::FOUND);
+    let active: Vec<String> = sk.sign_ins().into_iter().map(|s| s.session_id).collect();
+    assert_eq!(
+        active,
+        [sid_of(&other)],
+        "bob's sign-in ended, carol's did not"
+    );
+
+    // The deliveries go out in the background: wait for them.
+    for _ in 0..50 {
+        if !app.received("/backchannel-logout").is_empty() && !app.received("/webhooks").is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logout = app.received("/backchannel-logout");
+    assert_eq!(logout.len(), 1);
+    let token = logout[0]
+        .body
+        .strip_prefix("logout_token=")
+        .expect("a form");
+    let (_, claims) = decode(token);
+    assert_eq!(claims["sid"], sid.as_str());
+    let webhook = app.received("/webhooks");
+    assert_eq!(webhook.len(), 1);
+    assert!(webhook[0].body.contains(&sid));
+    // Bob's refresh token is spent with his sign-in.
+    let (status, _) = refresh(&sk, tokens["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,171 @@
+//! The signed-in user's own sessions (devices), for the profile page and the user's own tools:
+//!
+//! - `GET /api/sessions`: `200 {"sessions": [{"id", "current", "createdAt", "lastSeenAt",
+//!   "organizationId", "userAgent", "device"}]}`, newest first; `id` is an opaque handle (never the
+//!   cookie value or the table key);
+//! - `DELETE /api/sessions/{id}`: ends one of the caller's sessions (`204`; a handle that is not
+//!   the caller's: `404`, and nothing changes); ending the current one signs this browser out;
+//! - `DELETE /api/sessions`: asks Scalekit to revoke every session of the user (a
+//!   client-credentials token, the client-secret rotation retry), then ends them all here
+//!   (`204`, this browser signed out). If Scalekit fails, nothing has changed and the answer says
+//!   so (`502`/`504`): try again.
+//!
+//! Same-site only: a cross-site request gets `403 cross_site_request`.
+
+mod device;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+use shared::config::Needs;
+use shared::http::{self, ApiError};
+use shared::scalekit::unix_now;
+use shared::session::cookies::session_cookie_removals;
+use shared::session::{
+    authenticate, end_sessions, sessions_of, Ending, Refresh, SessionError, SessionRecord, SignedIn,
+};
+use shared::token_calls::{with_client_secret, TokenCallError};
+use shared::{failures, App};
+
+/// Reads and ends sessions; calls Scalekit's Sessions API with the client secret.
+pub const NEEDS: Needs = Needs {
+    client_secret: true,
+    session_table: true,
+    signing_keys: true,
+    ..Needs::NONE
+};
+
+/// Handles one request. Expected failures are responses, never `Err`.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match answer(app, &req).await {
+        Ok(response) => response,
+        Err(Failed::Api(error)) => error.to_response(&req),
+        Err(Failed::Session(error)) => {
+            let api = match &error {
+                SessionError::SignedOut => failures::SIGNED_OUT,
+                SessionError::Unavailable(cause) => failures::session_unavailable(cause),
+            };
+            let mut response = api.to_response(&req);
+            error.apply_cookies(&mut response);
+            response
+        }
+    }
+}
+
+enum Failed {
+    Api(ApiError),
+    Session(SessionError),
+}
+
+impl From<ApiError> for Failed {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+async fn answer(app: &App, req: &Request) -> Result<Response<Body>, Failed> {
+    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
+    http::refuse_cross_site(req, &origin)?;
+    let handle = req
+        .path_parameters_ref()
+        .and_then(|params| params.first("id"))
+        .map(str::to_owned);
+    let method = req.method().clone();
+    if !matches!(method, Method::GET | Method::DELETE)
+        || (method == Method::GET && handle.is_some())
+    {
+        return Err(failures::METHOD_NOT_ALLOWED.into());
+    }
+    let signed_in = authenticate(app, req, Refresh::IfNeeded)
+        .await
+        .map_err(Failed::Session)?;
+    let mut response = match (method, handle) {
+        (Method::GET, _) => list(app, &signed_in).await?,
+        (_, Some(handle)) => end_one(app, &signed_in, &handle).await?,
+        (_, None) => end_all(app, &signed_in).await?,
+    };
+    signed_in.apply_cookies(&mut response);
+    Ok(response)
+}
+
+fn unavailable(cause: shared::session::Unavailable) -> Failed {
+    Failed::Api(failures::session_unavailable(&cause))
+}
+
+async fn list(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed> {
+    let sessions = sessions_of(app, &signed_in.record.user_id, unix_now())
+        .await
+        .map_err(unavailable)?;
+    let listed: Vec<Value> = sessions
+        .iter()
+        .map(|record| describe(record, record.key == signed_in.record.key))
+        .collect();
+    Ok(http::json(StatusCode::OK, &json!({ "sessions": listed })))
+}
+
+fn describe(record: &SessionRecord, current: bool) -> Value {
+    json!({
+        "id": record.handle(),
+        "current": current,
+        "createdAt": record.created_at,
+        "lastSeenAt": record.last_seen_at,
+        "organizationId": record.organization_id,
+        "userAgent": record.user_agent,
+        "device": device::describe(record.user_agent.as_deref()),
+    })
+}
+
+async fn end_one(app: &App, signed_in: &SignedIn, handle: &str) -> Result<Response<Body>, Failed> {
+    let sessions = sessions_of(app, &signed_in.record.user_id, unix_now())
+        .await
+        .map_err(unavailable)?;
+    let Some(record) = sessions.iter().find(|record| record.handle() == handle) else {
+        return Err(failures::SESSION_NOT_FOUND.into());
+    };
+    app.sessions()
+        .delete(&record.key)
+        .await
+        .map_err(|e| Failed::Api(failures::store(&e)))?;
+    let current = record.key == signed_in.record.key;
+    tracing::info!(outcome = "session_ended_by_user", current);
+    let mut response = http::no_content();
+    if current {
+        sign_out_this_browser(&mut response);
+    }
+    Ok(response)
+}
+
+async fn end_all(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed> {
+    let user_id = &signed_in.record.user_id;
+    let revoked = with_client_secret(app.client_secret(), |secret| async move {
+        app.scalekit.revoke_user_sessions(&secret, user_id).await
+    })
+    .await
+    .map_err(|error| {
+        Failed::Api(match error {
+            TokenCallError::Secret(e) => failures::secrets(&e),
+            TokenCallError::Idp(e) => failures::idp(&e),
+        })
+    })?;
+    let ending = Ending::User {
+        user_id: user_id.clone(),
+    };
+    let ended = end_sessions(app, &ending).await.map_err(unavailable)?;
+    tracing::info!(
+        outcome = "signed_out_everywhere",
+        ended,
+        revoked_at_scalekit = revoked
+    );
+    let mut response = http::no_content();
+    sign_out_this_browser(&mut response);
+    Ok(response)
+}
+
+fn sign_out_this_browser(response: &mut Response<Body>) {
+    for cookie in session_cookie_removals() {
+        http::set_cookie(response, &cookie);
+    }
+    response
+        .headers_mut()
+        .insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+}

@@ -1,0 +1,149 @@
+//! `POST /api/scalekit/webhook`: Scalekit's webhooks, verified as Scalekit's SDKs verify them
+//! (`shared::webhook`), deduplicated by `webhook-id`, and acted on when they end sessions:
+//! `user.logout` (the Scalekit session), `user.organization_membership_deleted` (the user's
+//! sessions in that organization), `organization.deleted` (every session in it).
+//!
+//! Answers: `200` for every verified event (acted on or not: Scalekit retries failures), `401`
+//! for a missing, bad or stale signature, `400` for a body that is not a Scalekit event, `413` for
+//! a body over 256 KiB, `503` when the table fails (Scalekit delivers it again).
+
+use std::time::Instant;
+
+use lambda_http::http::{HeaderName, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::config::Needs;
+use shared::http;
+use shared::scalekit::unix_now;
+use shared::session::{end_sessions, Unavailable};
+use shared::webhook::{parse_event, Delivery, EventError, WebhookError};
+use shared::{failures, App};
+
+/// Verifies webhooks and ends sessions.
+pub const NEEDS: Needs = Needs {
+    session_table: true,
+    webhook_secret: true,
+    ..Needs::NONE
+};
+
+/// Scalekit's events are a few kilobytes.
+const MAX_BODY: usize = 256 * 1024;
+/// How long a delivery's `webhook-id` is remembered: Scalekit retries a failed delivery for
+/// hours with the same id.
+const DEDUPE_SECS: i64 = 3 * 24 * 3600;
+
+/// Handles one request. Expected failures are responses, never `Err`.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if req.method() != Method::POST {
+        return failures::POST_ONLY.to_response(&req);
+    }
+    let body = req.body().as_ref();
+    if body.len() > MAX_BODY {
+        return failures::BODY_TOO_LARGE.to_response(&req);
+    }
+    let header = |name: &'static str| {
+        req.headers()
+            .get(HeaderName::from_static(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    let delivery = Delivery {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+    };
+    match verify(app, &delivery).await {
+        Ok(()) => {}
+        Err(Refused::Signature(error)) => {
+            tracing::warn!(outcome = "webhook_refused", reason = %error);
+            return failures::INVALID_WEBHOOK_SIGNATURE.to_response(&req);
+        }
+        Err(Refused::Secret(error)) => return failures::secrets(&error).to_response(&req),
+    }
+    let event = match parse_event(body) {
+        Ok(event) => event,
+        Err(error @ (EventError::NotJson | EventError::NotAnEvent)) => {
+            tracing::warn!(outcome = "webhook_refused", reason = %error);
+            return failures::INVALID_WEBHOOK_PAYLOAD.to_response(&req);
+        }
+    };
+    // Verified: the id is the sender's, and a signature header is present.
+    let id = delivery.id.unwrap_or_default();
+    match act(app, id, &event.ends).await {
+        Ok(Acted::Duplicate) => {
+            tracing::info!(outcome = "webhook_duplicate", kind = event.kind);
+            http::json(
+                StatusCode::OK,
+                &json!({"received": event.kind, "duplicate": true}),
+            )
+        }
+        Ok(Acted::Ended(ended)) => {
+            tracing::info!(outcome = "webhook", kind = event.kind, ended);
+            http::json(
+                StatusCode::OK,
+                &json!({"received": event.kind, "ended": ended}),
+            )
+        }
+        Err(cause) => failures::session_unavailable(&cause).to_response(&req),
+    }
+}
+
+enum Refused {
+    Signature(WebhookError),
+    Secret(shared::secret_cache::SecretError),
+}
+
+/// Verifies with the cached secret, and once more with a re-read one when the signature does
+/// not match (the secret may have been rotated under this container; the re-read is
+/// rate-limited, so forged deliveries cannot turn into a flood of Secrets Manager calls).
+async fn verify(app: &App, delivery: &Delivery<'_>) -> Result<(), Refused> {
+    let secrets = app.webhook_secret();
+    let secret = secrets.get().await.map_err(Refused::Secret)?;
+    let observed_at = Instant::now();
+    match secret.verify(delivery, unix_now()) {
+        Err(WebhookError::BadSignature) => {
+            let reread = secrets.reread(observed_at).await.map_err(Refused::Secret)?;
+            reread
+                .value
+                .verify(delivery, unix_now())
+                .map_err(Refused::Signature)
+        }
+        other => other.map_err(Refused::Signature),
+    }
+}
+
+enum Acted {
+    Duplicate,
+    Ended(usize),
+}
+
+/// Ends what the event ends, once per delivery id; the id is forgotten again if that fails, so
+/// that Scalekit's retry is not taken for a duplicate.
+async fn act(
+    app: &App,
+    id: &str,
+    ends: &Option<shared::session::Ending>,
+) -> Result<Acted, Unavailable> {
+    let sessions = app.sessions();
+    let marker = format!("webhook:{id}");
+    let now = unix_now();
+    if !sessions
+        .remember_once(&marker, now, now + DEDUPE_SECS)
+        .await
+        .map_err(Unavailable::Store)?
+    {
+        return Ok(Acted::Duplicate);
+    }
+    let Some(ending) = ends else {
+        return Ok(Acted::Ended(0));
+    };
+    match end_sessions(app, ending).await {
+        Ok(ended) => Ok(Acted::Ended(ended)),
+        Err(cause) => {
+            if let Err(error) = sessions.forget(&marker).await {
+                tracing::warn!(%error, "webhook marker not forgotten");
+            }
+            Err(cause)
+        }
+    }
+}

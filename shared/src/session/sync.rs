@@ -1,0 +1,221 @@
+//! Sessions that follow Scalekit, and the user's own list of them: finding a user's sessions by
+//! the table's lookup hints, checking each against its sealed record, and ending the ones an
+//! event names (a back-channel logout, a `user.logout` webhook, a removed membership, a deleted
+//! organization, the user's own "sign out").
+
+use super::check::load_session;
+use super::store::{Hint, Hinted};
+use super::{SessionError, SessionRecord, Unavailable};
+use crate::App;
+
+/// Which of our sessions to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The sessions of one Scalekit session (`sid`), of this user when the event names one.
+    ScalekitSession {
+        /// `sid`.
+        session_id: String,
+        /// `sub`, when known.
+        user_id: Option<String>,
+    },
+    /// Every session of a user.
+    User {
+        /// `sub`.
+        user_id: String,
+    },
+    /// A user's sessions in one organization (the membership was removed).
+    Membership {
+        /// `sub`.
+        user_id: String,
+        /// `oid`.
+        organization_id: String,
+    },
+    /// Every session in an organization (it was deleted).
+    Organization {
+        /// `oid`.
+        organization_id: String,
+    },
+}
+
+impl Ending {
+    /// Whether an opened record is one of them: decided by the sealed record, never by the
+    /// clear hints that led to it.
+    pub fn matches(&self, record: &SessionRecord) -> bool {
+        let user = |id: &str| record.user_id == id;
+        let organization = |id: &str| record.organization_id.as_deref() == Some(id);
+        match self {
+            Self::ScalekitSession {
+                session_id,
+                user_id,
+            } => {
+                record.session_id.as_deref() == Some(session_id.as_str())
+                    && user_id.as_deref().is_none_or(user)
+            }
+            Self::User { user_id } => user(user_id),
+            Self::Membership {
+                user_id,
+                organization_id,
+            } => user(user_id) && organization(organization_id),
+            Self::Organization { organization_id } => organization(organization_id),
+        }
+    }
+
+    /// Whether a hint could lead to a match (a cheap pre-filter; the seal decides).
+    fn may_match(&self, hinted: &Hinted) -> bool {
+        match self {
+            Self::ScalekitSession { session_id, .. } => {
+                hinted.session_id.as_deref() == Some(session_id.as_str())
+            }
+            Self::Membership {
+                organization_id, ..
+            } => hinted.organization_id.as_deref() == Some(organization_id.as_str()),
+            Self::User { .. } | Self::Organization { .. } => true,
+        }
+    }
+}
+
+/// The sessions that may be `ending`, by the index when a user is known, else by a scan.
+async fn candidates(app: &App, ending: &Ending) -> Result<Vec<Hinted>, Unavailable> {
+    let sessions = app.sessions();
+    let found = match ending {
+        Ending::ScalekitSession {
+            user_id: Some(user_id),
+            ..
+        }
+        | Ending::User { user_id }
+        | Ending::Membership { user_id, .. } => sessions.hinted_for_user(user_id).await,
+        Ending::ScalekitSession {
+            session_id,
+            user_id: None,
+        } => {
+            sessions
+                .hinted_by_scan(Hint::ScalekitSession, session_id)
+                .await
+        }
+        Ending::Organization { organization_id } => {
+            sessions
+                .hinted_by_scan(Hint::Organization, organization_id)
+                .await
+        }
+    };
+    let found = found.map_err(Unavailable::Store)?;
+    Ok(found.into_iter().filter(|h| ending.may_match(h)).collect())
+}
+
+/// Opens the record behind a hint: `None` when it is gone or cannot be opened (never trusted,
+/// never deleted for that).
+async fn open(app: &App, key: &str) -> Result<Option<SessionRecord>, Unavailable> {
+    match load_session(app, app.sessions(), key).await {
+        Ok((record, _)) => Ok(record),
+        Err(SessionError::SignedOut) => {
+            tracing::warn!("a session named by a lookup hint cannot be opened: left alone");
+            Ok(None)
+        }
+        Err(SessionError::Unavailable(cause)) => Err(cause),
+    }
+}
+
+/// Ends every session `ending` names; returns how many.
+pub async fn end_sessions(app: &App, ending: &Ending) -> Result<usize, Unavailable> {
+    let mut ended = 0;
+    for hinted in candidates(app, ending).await? {
+        let Some(record) = open(app, &hinted.key).await? else {
+            continue;
+        };
+        if !ending.matches(&record) {
+            tracing::warn!("a lookup hint disagrees with its sealed record: left alone");
+            continue;
+        }
+        app.sessions()
+            .delete(&record.key)
+            .await
+            .map_err(Unavailable::Store)?;
+        ended += 1;
+    }
+    tracing::info!(outcome = "sessions_ended", count = ended);
+    Ok(ended)
+}
+
+/// The user's sessions that are still usable, newest first.
+pub async fn sessions_of(
+    app: &App,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<SessionRecord>, Unavailable> {
+    let ending = Ending::User {
+        user_id: user_id.to_owned(),
+    };
+    let mut found = Vec::new();
+    for hinted in candidates(app, &ending).await? {
+        if let Some(record) = open(app, &hinted.key).await? {
+            if ending.matches(&record) && record.is_active(now, app.idle_timeout_secs()) {
+                found.push(record);
+            }
+        }
+    }
+    found.sort_by_key(|record| std::cmp::Reverse(record.created_at));
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redacted::{AccessToken, IdToken};
+
+    fn record(user: &str, org: Option<&str>, sid: Option<&str>) -> SessionRecord {
+        SessionRecord {
+            key: "k".into(),
+            user_id: user.into(),
+            organization_id: org.map(str::to_owned),
+            session_id: sid.map(str::to_owned),
+            user_agent: None,
+            access_token: AccessToken::new("a"),
+            refresh_token: None,
+            id_token: IdToken::new("i"),
+            created_at: 0,
+            last_seen_at: 0,
+            expires_at: 1,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn an_ending_matches_by_the_sealed_record_alone() {
+        let alice_acme = record("usr_alice", Some("org_acme"), Some("ses_1"));
+        let alice_globex = record("usr_alice", Some("org_globex"), Some("ses_2"));
+        let carol = record("usr_carol", Some("org_acme"), Some("ses_3"));
+        let sid = |s: &str, u: Option<&str>| Ending::ScalekitSession {
+            session_id: s.into(),
+            user_id: u.map(str::to_owned),
+        };
+        let cases = [
+            (sid("ses_1", None), [true, false, false]),
+            (sid("ses_1", Some("usr_alice")), [true, false, false]),
+            (sid("ses_1", Some("usr_carol")), [false, false, false]),
+            (
+                Ending::User {
+                    user_id: "usr_alice".into(),
+                },
+                [true, true, false],
+            ),
+            (
+                Ending::Membership {
+                    user_id: "usr_alice".into(),
+                    organization_id: "org_acme".into(),
+                },
+                [true, false, false],
+            ),
+            (
+                Ending::Organization {
+                    organization_id: "org_acme".into(),
+                },
+                [true, false, true],
+            ),
+        ];
+        for (ending, expected) in cases {
+            let got = [&alice_acme, &alice_globex, &carol].map(|r| ending.matches(r));
+            assert_eq!(got, expected, "{ending:?}");
+        }
+        assert!(!sid("ses_1", None).matches(&record("usr_alice", None, None)));
+    }
+}

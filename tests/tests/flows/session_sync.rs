@@ -1,0 +1,574 @@
+//! Sessions follow Scalekit: a back-channel logout or a signed webhook ends exactly the sessions
+//! it names (nothing for a forgery, a replay or a stale delivery), and users see and end their
+//! own sessions, here and at Scalekit. Several browsers and users side by side, through the local
+//! gateway as API Gateway routes them.
+
+use flow_tests::gateway::{json, request, send};
+use flow_tests::Browser;
+use lambda_http::http::Method;
+use scalekit_dev::{DevScalekit, Endpoint, Misbehaviour, SignedWebhook};
+use serde_json::{json, Value};
+use shared::redacted::SessionId;
+use shared::scalekit::unix_now;
+use shared::session::cookies::SESSION_COOKIE;
+use shared::session::session_key;
+
+use crate::support::TestApp;
+
+/// Whether `browser`'s session still works (through `/api/session`, as the app's pages check).
+async fn signed_in(app: &TestApp, browser: &mut Browser) -> bool {
+    let gateway = app.gateway();
+    let status = request(&gateway, browser, Method::GET, "/api/session", &[])
+        .await
+        .status();
+    assert!(status == 200 || status == 401, "{status}");
+    status == 200
+}
+
+/// Scalekit's session id (`sid`) of the browser's session.
+async fn sid_of(app: &TestApp, browser: &Browser) -> String {
+    let key = session_key(&SessionId::new(
+        browser.get(SESSION_COOKIE).expect("a session"),
+    ));
+    app.stack
+        .sessions()
+        .await
+        .into_iter()
+        .find(|record| record.key == key)
+        .and_then(|record| record.session_id)
+        .expect("the record keeps Scalekit's sid")
+}
+
+async fn backchannel_logout(app: &TestApp, token: &str) -> (u16, String) {
+    let gateway = app.gateway();
+    let body = format!("logout_token={token}");
+    let response = send(
+        &gateway,
+        &mut Browser::new(),
+        Method::POST,
+        "/api/backchannel-logout",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await;
+    let cache = response
+        .headers()
+        .get("cache-control")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(cache, "no-store");
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(response.body()).into_owned(),
+    )
+}
+
+async fn deliver_webhook(app: &TestApp, webhook: &SignedWebhook) -> (u16, Value) {
+    let headers = webhook.headers();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    deliver_raw(app, &headers, webhook.body.clone()).await
+}
+
+async fn deliver_raw(app: &TestApp, headers: &[(&str, &str)], body: String) -> (u16, Value) {
+    let gateway = app.gateway();
+    let mut headers = headers.to_vec();
+    headers.push(("content-type", "application/json"));
+    let response = send(
+        &gateway,
+        &mut Browser::new(),
+        Method::POST,
+        "/api/scalekit/webhook",
+        &headers,
+        body,
+    )
+    .await;
+    (response.status().as_u16(), json(&response))
+}
+
+/// alice twice (two browsers: Acme, then Globex), carol and bob once each.
+struct People {
+    alice_acme: Browser,
+    alice_globex: Browser,
+    carol: Browser,
+    bob: Browser,
+}
+
+async fn people(app: &TestApp) -> People {
+    People {
+        alice_acme: app.signed_in("usr_alice", Some("org_acme")).await,
+        alice_globex: app.signed_in("usr_alice", Some("org_globex")).await,
+        carol: app.signed_in("usr_carol", None).await,
+        bob: app.signed_in("usr_bob", None).await,
+    }
+}
+
+impl People {
+    async fn still_signed_in(&mut self, app: &TestApp) -> [bool; 4] {
+        [
+            signed_in(app, &mut self.alice_acme).await,
+            signed_in(app, &mut self.alice_globex).await,
+            signed_in(app, &mut self.carol).await,
+            signed_in(app, &mut self.bob).await,
+        ]
+    }
+}
+
+#[tokio::test]
+async fn ending_a_sign_in_at_scalekit_ends_exactly_that_session_by_back_channel_logout() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    let sid = sid_of(&app, &people.alice_acme).await;
+
+    let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
+    let (status, _) = backchannel_logout(&app, &ended.logout_token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, true, true, true]
+    );
+    // The authorizer agrees at once.
+    let gateway = app.gateway();
+    let me = request(
+        &gateway,
+        &mut people.alice_acme,
+        Method::GET,
+        "/api/me",
+        &[],
+    )
+    .await;
+    assert_eq!(me.status(), 403);
+}
+
+#[tokio::test]
+async fn a_logout_token_naming_only_the_user_ends_all_their_sessions_and_only_theirs() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, false, true, true]
+    );
+}
+
+#[tokio::test]
+async fn a_logout_token_naming_only_the_scalekit_session_is_found_without_the_user() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let sid = sid_of(&app, &people.carol).await;
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sid": sid, "sub": null}));
+    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [true, true, false, true]
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_logout_token_ends_nothing() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sub": "usr_alice", "sid": null, "jti": "replayed-jti"}));
+    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert!(!signed_in(&app, &mut alice).await);
+
+    let mut again = app.signed_in("usr_alice", Some("org_acme")).await;
+    let (status, body) = backchannel_logout(&app, &token).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_request"), "{body}");
+    assert!(
+        signed_in(&app, &mut again).await,
+        "the replay ended a session"
+    );
+}
+
+#[tokio::test]
+async fn every_check_of_a_logout_token_refuses_and_ends_nothing() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let sid = sid_of(&app, &alice).await;
+    let idp = &app.stack.idp;
+    let base = json!({"sid": sid, "sub": "usr_alice"});
+    let patched = |patch: Value| {
+        let mut claims = base.clone();
+        for (name, value) in patch.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        idp.mint_logout_token(claims)
+    };
+    let now = unix_now();
+    let mut forged = patched(json!({}));
+    forged.pop();
+    forged.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    let cases: Vec<(&str, String)> = vec![
+        ("a bad signature", forged),
+        (
+            "another issuer",
+            patched(json!({"iss": "https://evil.example"})),
+        ),
+        ("another audience", patched(json!({"aud": ["skc_other"]}))),
+        ("a nonce", patched(json!({"nonce": "n"}))),
+        ("no events", patched(json!({"events": null}))),
+        (
+            "another event",
+            patched(json!({"events": {"https://example.com/other": {}}})),
+        ),
+        ("no jti", patched(json!({"jti": null}))),
+        ("no iat", patched(json!({"iat": null}))),
+        ("an old iat", patched(json!({"iat": now - 3600}))),
+        ("a future iat", patched(json!({"iat": now + 3600}))),
+        ("an expired exp", patched(json!({"exp": now - 600}))),
+        (
+            "neither sid nor sub",
+            patched(json!({"sid": null, "sub": null})),
+        ),
+        (
+            "an unknown key",
+            idp.mint_logout_token_with_header(json!({"kid": "snk_unpublished"}), base.clone()),
+        ),
+        ("an ID token", {
+            let header = json!({"alg": "RS256", "kid": idp.current_kid(), "typ": "JWT"});
+            idp.sign_jwt(
+                header,
+                json!({"iss": idp.url(), "aud": [idp.client_id()], "sub": "usr_alice",
+                "iat": now, "exp": now + 300, "nonce": "n", "sid": sid}),
+            )
+        }),
+        ("not a JWT", "garbage".to_owned()),
+        ("an empty token", String::new()),
+    ];
+    for (what, token) in cases {
+        let (status, body) = backchannel_logout(&app, &token).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(
+            signed_in(&app, &mut alice).await,
+            "{what} ended the session"
+        );
+    }
+    // A form without the field, or with it twice, and another method.
+    let gateway = app.gateway();
+    let valid = patched(json!({}));
+    for body in [
+        String::from("token=x"),
+        format!("logout_token={valid}&logout_token={valid}"),
+    ] {
+        let response = send(
+            &gateway,
+            &mut Browser::new(),
+            Method::POST,
+            "/api/backchannel-logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), 400);
+    }
+    assert!(signed_in(&app, &mut alice).await);
+    // The valid token still works: the refusals above remembered nothing.
+    assert_eq!(backchannel_logout(&app, &valid).await.0, 200);
+    assert!(!signed_in(&app, &mut alice).await);
+}
+
+#[tokio::test]
+async fn a_signed_user_logout_webhook_ends_that_session_and_a_redelivery_is_a_duplicate() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let sid = sid_of(&app, &people.alice_globex).await;
+    let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
+
+    let (status, body) = deliver_webhook(&app, &ended.webhook).await;
+    assert_eq!(
+        (status, &body["received"], &body["ended"]),
+        (200, &json!("user.logout"), &json!(1))
+    );
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [true, false, true, true]
+    );
+    // Scalekit retries with the same webhook-id: acknowledged, done once.
+    let (status, body) = deliver_webhook(&app, &ended.webhook).await;
+    assert_eq!((status, &body["duplicate"]), (200, &json!(true)));
+}
+
+#[tokio::test]
+async fn a_forged_stale_or_edited_webhook_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let idp = &app.stack.idp;
+    let sid = sid_of(&app, &people.alice_acme).await;
+    let body = DevScalekit::webhook_event(
+        "user.logout",
+        json!({"user": {"id": "usr_alice"}, "user_session": {"session_id": sid, "user_id": "usr_alice"}}),
+        Some("org_acme"),
+    );
+    let good = idp.sign_webhook(&body);
+    let now = unix_now() as u64;
+    let stale = idp.sign_webhook_at(&body, now - 600);
+    let future = idp.sign_webhook_at(&body, now + 600);
+    /// What is refused, the headers and the body delivered.
+    type Case = (&'static str, Vec<(&'static str, String)>, String);
+    let headers = |w: &SignedWebhook| w.headers();
+    let as_refs = |h: &[(&'static str, String); 3]| -> Vec<(&'static str, String)> { h.to_vec() };
+    let mut cases: Vec<Case> = vec![
+        ("a stale timestamp", as_refs(&headers(&stale)), body.clone()),
+        (
+            "a future timestamp",
+            as_refs(&headers(&future)),
+            body.clone(),
+        ),
+        (
+            "an edited body",
+            as_refs(&headers(&good)),
+            body.replace("usr_alice", "usr_carol"),
+        ),
+        ("no headers", Vec::new(), body.clone()),
+    ];
+    let mut wrong_id = as_refs(&headers(&good));
+    wrong_id[0].1 = "msg_other".into();
+    cases.push(("another webhook-id", wrong_id, body.clone()));
+    let mut unsigned = as_refs(&headers(&good));
+    unsigned[2].1 = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    cases.push(("a forged signature", unsigned, body.clone()));
+    for (what, headers, body) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, answer) = deliver_raw(&app, &headers, body).await;
+        assert_eq!(status, 401, "{what}: {answer}");
+        assert_eq!(answer["error"], "invalid_signature", "{what}");
+    }
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    // The genuine delivery still acts: the refusals remembered nothing.
+    assert_eq!(deliver_webhook(&app, &good).await.0, 200);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, true, true, true]
+    );
+}
+
+#[tokio::test]
+async fn verified_webhooks_that_end_nothing_are_acknowledged_and_a_body_that_is_not_an_event_is_400(
+) {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let idp = &app.stack.idp;
+    let login =
+        DevScalekit::webhook_event("user.login", json!({"user": {"id": "usr_alice"}}), None);
+    let (status, body) = deliver_webhook(&app, &idp.sign_webhook(&login)).await;
+    assert_eq!((status, &body["ended"]), (200, &json!(0)));
+    for not_an_event in [
+        "not json",
+        r#"{"data": {}}"#,
+        r#"{"type": "user.logout", "data": {}}"#,
+    ] {
+        let (status, body) = deliver_webhook(&app, &idp.sign_webhook(not_an_event)).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_payload")),
+            "{not_an_event}"
+        );
+    }
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+}
+
+#[tokio::test]
+async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let body = DevScalekit::webhook_event(
+        "user.organization_membership_deleted",
+        json!({"user": {"id": "usr_alice"}, "organization": {"id": "org_acme"}}),
+        Some("org_acme"),
+    );
+    let (status, answer) = deliver_webhook(&app, &app.stack.idp.sign_webhook(&body)).await;
+    assert_eq!((status, &answer["ended"]), (200, &json!(1)));
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, true, true, true]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_organization_ends_every_session_in_it() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let body = DevScalekit::webhook_event(
+        "organization.deleted",
+        json!({"id": "org_acme", "display_name": "Acme Corp"}),
+        Some("org_acme"),
+    );
+    let (status, answer) = deliver_webhook(&app, &app.stack.idp.sign_webhook(&body)).await;
+    assert_eq!((status, &answer["ended"]), (200, &json!(2)));
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, true, false, true]
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_hint_edited_in_the_table_ends_no_other_users_session() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = TestApp::spawn().await;
+    let mut carol = app.signed_in("usr_carol", None).await;
+    // A table writer points carol's row at alice (the clear hint): the seal still says carol.
+    app.stack
+        .set_session_attributes(&[("uid", AttributeValue::S("usr_alice".into()))])
+        .await;
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert!(signed_in(&app, &mut carol).await);
+}
+
+async fn my_sessions(app: &TestApp, browser: &mut Browser) -> Vec<Value> {
+    let gateway = app.gateway();
+    let response = request(&gateway, browser, Method::GET, "/api/sessions", &[]).await;
+    assert_eq!(response.status(), 200);
+    json(&response)["sessions"].as_array().unwrap().clone()
+}
+
+async fn delete(app: &TestApp, browser: &mut Browser, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let gateway = app.gateway();
+    request(&gateway, browser, Method::DELETE, path, headers)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn users_see_their_own_sessions_and_end_one_on_another_device() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let listed = my_sessions(&app, &mut people.alice_acme).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let current: Vec<bool> = listed.iter().map(|s| s["current"] == true).collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1);
+    let other = listed.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(other["organizationId"], "org_globex");
+    assert_eq!(other["device"], "Chrome on Linux");
+    for session in &listed {
+        let id = session["id"].as_str().unwrap();
+        assert_eq!(id.len(), 22);
+        for cookie in people.alice_acme.cookies() {
+            assert!(!cookie.contains(id), "the handle is not the cookie");
+        }
+        assert!(session["createdAt"].as_i64().unwrap() > 0);
+    }
+
+    // carol cannot end alice's session with its handle.
+    let handle = other["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/sessions/{handle}");
+    assert_eq!(delete(&app, &mut people.carol, &path, &[]).await, 404);
+    // Nor can another site, with alice's cookies.
+    let cross = [("sec-fetch-site", "cross-site")];
+    assert_eq!(
+        delete(&app, &mut people.alice_acme, &path, &cross).await,
+        403
+    );
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+
+    assert_eq!(delete(&app, &mut people.alice_acme, &path, &[]).await, 204);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [true, false, true, true]
+    );
+    assert_eq!(my_sessions(&app, &mut people.alice_acme).await.len(), 1);
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let at_idp = |user: &str| {
+        app.stack
+            .idp
+            .sign_ins()
+            .into_iter()
+            .filter(|s| s.user_id == user)
+            .count()
+    };
+    assert_eq!(at_idp("usr_alice"), 2);
+
+    // Scalekit down: nothing changes, and the answer says so.
+    app.stack
+        .idp
+        .misbehave(Misbehaviour::TokenStatus(503, json!({})));
+    assert_eq!(
+        delete(&app, &mut people.alice_globex, "/api/sessions", &[]).await,
+        502
+    );
+    app.stack.idp.clear_misbehaviour();
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    assert_eq!(at_idp("usr_alice"), 2);
+
+    let cross = [("sec-fetch-site", "cross-site")];
+    assert_eq!(
+        delete(&app, &mut people.alice_globex, "/api/sessions", &cross).await,
+        403
+    );
+
+    let revocations = app.stack.idp.requests(Endpoint::RevokeSessions);
+    assert_eq!(
+        delete(&app, &mut people.alice_globex, "/api/sessions", &[]).await,
+        204
+    );
+    assert_eq!(
+        app.stack.idp.requests(Endpoint::RevokeSessions),
+        revocations + 1
+    );
+    assert_eq!(at_idp("usr_alice"), 0, "Scalekit revoked them");
+    assert_eq!(at_idp("usr_carol"), 1);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, false, true, true]
+    );
+    assert!(
+        people.alice_globex.get(SESSION_COOKIE).is_none(),
+        "this browser is signed out"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_survives_a_rotated_client_secret() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    app.stack
+        .rotate_client_secret("rotated-client-secret-0123456789")
+        .await;
+    assert_eq!(delete(&app, &mut alice, "/api/sessions", &[]).await, 204);
+    assert!(app.stack.idp.sign_ins().is_empty());
+}
+
+#[tokio::test]
+async fn the_sample_events_answer_as_the_readme_says_outside_the_tests() {
+    use dev_gateway::Invoke;
+    let app = TestApp::spawn().await;
+    let invoker = crate::support::InProcess(&app.apps);
+    for (name, status) in [
+        ("backchannel-logout-signed", 400),
+        ("backchannel-logout-missing-token", 400),
+        ("webhook-user-logout", 401),
+        ("webhook-unsigned", 401),
+        ("sessions-list", 401),
+        ("sessions-end-one", 401),
+        ("sessions-end-all", 401),
+        ("sessions-cross-site", 403),
+    ] {
+        let event = flow_tests::events::load(name);
+        let answer = invoker
+            .invoke(crate::support::function_of(name), event)
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], status, "{name}: {answer}");
+    }
+}
