@@ -1,5 +1,5 @@
-//! Calls to Scalekit's token endpoint with the cached client secret, for every function that
-//! makes one (the callback's code exchange, the session check's refresh).
+//! Calls to Scalekit with the cached client secret, for every function that makes one (the
+//! callback's code exchange, the session check's refresh, the management API's calls).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,5 +37,23 @@ where
             Ok(call(secret).await?)
         }
         other => Ok(other?),
+    }
+}
+
+/// An organization's display name for a page, best effort: `None` (logged) when Scalekit cannot
+/// say now; the page shows the organization id instead.
+pub async fn organization_name(app: &crate::App, organization_id: &str) -> Option<String> {
+    let answer = with_client_secret(app.client_secret(), |secret| async move {
+        app.scalekit
+            .organization_name(&secret, organization_id)
+            .await
+    })
+    .await;
+    match answer {
+        Ok(name) => name,
+        Err(error) => {
+            tracing::warn!(error = %crate::telemetry::Chain(&error), "organization name unavailable");
+            None
+        }
     }
 }

@@ -251,7 +251,8 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     await acme.reload();
     await acme.locator('#sessions[data-count="2"]').waitFor();
     assert.equal(await acme.locator('li.session[data-current="true"]').count(), 1);
-    assert.match(await acme.locator('li.session[data-current="false"]').textContent(), /org_globex/);
+    assert.match(await acme.locator('li.session[data-current="false"]').textContent(), /Globex/);
+    assert.equal((await acme.locator('#organization-name').textContent()).trim(), 'Acme Corp');
     await screenshot(acme, SHOTS, '7-sessions');
 
     // At the IdP: end the Globex sign-in, as an admin or a session policy would.

@@ -138,6 +138,8 @@ pub enum Endpoint {
     /// `POST /api/v1/users/{user_id}/sessions/revoke` and
     /// `POST /api/v1/sessions/{session_id}/revoke`.
     RevokeSessions,
+    /// `GET /api/v1/organizations/{id}`.
+    Organization,
 }
 
 /// A fault injected into token or key responses, active from [`DevScalekit::misbehave`] until

@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) webhook_key: Vec<u8>,
     /// The HTTP client of deliveries, built on first use (or why it could not be).
     pub(crate) http: OnceLock<Result<reqwest::Client, String>>,
-    counters: [AtomicUsize; 6],
+    counters: [AtomicUsize; 7],
     state: Mutex<State>,
 }
 

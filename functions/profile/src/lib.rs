@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, escape_html, PagePolicy};
 use shared::session::{authenticate, Refresh, SessionError, SignedIn};
+use shared::token_calls::organization_name;
 use shared::{failures, App};
 
 /// Reads sessions and may refresh them.
@@ -29,7 +30,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 form_targets: &[app.scalekit.environment_url()],
                 script_nonce: Some(&nonce),
             };
-            let page = render(&signed_in, &nonce);
+            let organization = organization_of(&signed_in);
+            let organization_name = match organization {
+                Some(id) => organization_name(app, id).await,
+                None => None,
+            };
+            let page = render(&signed_in, organization_name.as_deref(), &nonce);
             let mut response = http::html_with_policy(StatusCode::OK, page, &policy);
             signed_in.apply_cookies(&mut response);
             response
@@ -132,7 +138,7 @@ function row(session) {
     }
   });
   item.append(button);
-  const meta = [session.organizationId, 'signed in ' + ago(session.createdAt), 'last active ' + ago(session.lastSeenAt)];
+  const meta = [session.organizationName || session.organizationId, 'signed in ' + ago(session.createdAt), 'last active ' + ago(session.lastSeenAt)];
   item.append(element('span', 'meta', meta.filter(Boolean).join(' · ')));
   return item;
 }
@@ -161,14 +167,27 @@ for (const button of document.querySelectorAll('[data-call]')) {
 loadSessions();
 "#;
 
-fn render(signed_in: &SignedIn, nonce: &str) -> String {
-    let user = &signed_in.user;
-    let roles = signed_in.access.roles.join(", ");
-    let organization = signed_in
+/// The organization signed in to: the access token's, else the ID token's.
+fn organization_of(signed_in: &SignedIn) -> Option<&str> {
+    signed_in
         .access
         .organization_id
         .as_deref()
-        .or(user.organization_id.as_deref());
+        .or(signed_in.user.organization_id.as_deref())
+}
+
+fn render(signed_in: &SignedIn, organization_name: Option<&str>, nonce: &str) -> String {
+    let user = &signed_in.user;
+    let roles = signed_in.access.roles.join(", ");
+    let organization = match (organization_name, organization_of(signed_in)) {
+        (Some(name), Some(id)) => format!(
+            "<tr><th>Organization</th><td><span id=\"organization-name\">{}</span> \
+             <code class=\"note\" id=\"organization\">{}</code></td></tr>",
+            escape_html(name),
+            escape_html(id)
+        ),
+        (_, id) => row("Organization", "organization", id),
+    };
     let name = escape_html(user.display_name());
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Your profile</title>\
@@ -180,7 +199,7 @@ fn render(signed_in: &SignedIn, nonce: &str) -> String {
          {SESSIONS_PANEL}{API_PANEL}</main><script nonce=\"{nonce}\">{SCRIPT}</script>\
          </body></html>",
         email = row("Email", "email", user.email.as_deref()),
-        org = row("Organization", "organization", organization),
+        org = organization,
         roles = row("Roles", "roles", Some(&roles)),
         user_id = row("User id", "user-id", Some(&user.id)),
     )

@@ -1,7 +1,8 @@
 //! The signed-in user's own sessions (devices), for the profile page and the user's own tools:
 //!
 //! - `GET /api/sessions`: `200 {"sessions": [{"id", "current", "createdAt", "lastSeenAt",
-//!   "organizationId", "userAgent", "device"}]}`, newest first; `id` is an opaque handle (never the
+//!   "organizationId", "organizationName", "userAgent", "device"}]}`, newest first (the name when
+//!   Scalekit's Organizations API gives one); `id` is an opaque handle (never the
 //!   cookie value or the table key);
 //! - `DELETE /api/sessions/{id}`: ends one of the caller's sessions (`204`; a handle that is not
 //!   the caller's: `404`, and nothing changes); ending the current one signs this browser out;
@@ -24,7 +25,7 @@ use shared::session::cookies::session_cookie_removals;
 use shared::session::{
     authenticate, end_sessions, sessions_of, Ending, Refresh, SessionError, SessionRecord, SignedIn,
 };
-use shared::token_calls::{with_client_secret, TokenCallError};
+use shared::token_calls::{organization_name, with_client_secret, TokenCallError};
 use shared::{failures, App};
 
 /// Reads and ends sessions; calls Scalekit's Sessions API with the client secret.
@@ -96,20 +97,33 @@ async fn list(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed>
     let sessions = sessions_of(app, &signed_in.record.user_id, unix_now())
         .await
         .map_err(unavailable)?;
+    let mut names = std::collections::HashMap::new();
+    for organization in sessions.iter().filter_map(|r| r.organization_id.as_deref()) {
+        if !names.contains_key(organization) {
+            names.insert(organization, organization_name(app, organization).await);
+        }
+    }
     let listed: Vec<Value> = sessions
         .iter()
-        .map(|record| describe(record, record.key == signed_in.record.key))
+        .map(|record| {
+            let name = record
+                .organization_id
+                .as_deref()
+                .and_then(|id| names.get(id).cloned().flatten());
+            describe(record, name, record.key == signed_in.record.key)
+        })
         .collect();
     Ok(http::json(StatusCode::OK, &json!({ "sessions": listed })))
 }
 
-fn describe(record: &SessionRecord, current: bool) -> Value {
+fn describe(record: &SessionRecord, organization_name: Option<String>, current: bool) -> Value {
     json!({
         "id": record.handle(),
         "current": current,
         "createdAt": record.created_at,
         "lastSeenAt": record.last_seen_at,
         "organizationId": record.organization_id,
+        "organizationName": organization_name,
         "userAgent": record.user_agent,
         "device": device::describe(record.user_agent.as_deref()),
     })

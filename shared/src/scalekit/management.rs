@@ -1,6 +1,6 @@
 //! Scalekit's management API, as far as this product uses it: revoking every session of a user
-//! ("sign out everywhere"), with a client-credentials access token from the token endpoint,
-//! cached until shortly before it expires.
+//! ("sign out everywhere") and reading an organization's display name, with a client-credentials
+//! access token from the token endpoint, cached until shortly before it expires.
 
 use std::time::{Duration, Instant};
 
@@ -66,18 +66,26 @@ struct RevokeAnswer {
     revoked_sessions: Option<Vec<serde_json::Value>>,
 }
 
-/// `POST {ENV}/api/v1/users/{user_id}/sessions/revoke`; the number of sessions revoked.
-pub(crate) async fn revoke_user_sessions(
-    http: &reqwest::Client,
-    environment_url: &str,
+#[derive(Deserialize)]
+struct OrganizationAnswer {
+    organization: Organization,
+}
+
+#[derive(Deserialize)]
+struct Organization {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// One authenticated call's answer: `None` when Scalekit refused the token (`401`), so that the
+/// caller gets a new one and tries again.
+pub(crate) type Answer<T> = Option<T>;
+
+async fn call(
+    request: reqwest::RequestBuilder,
     token: &AccessToken,
-    user_id: &str,
-) -> Result<RevokeOutcome, IdpError> {
-    let user: String = url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
-    let response = http
-        .post(format!(
-            "{environment_url}/api/v1/users/{user}/sessions/revoke"
-        ))
+) -> Result<Answer<(reqwest::StatusCode, Vec<u8>)>, IdpError> {
+    let response = request
         .bearer_auth(token.secret())
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -86,8 +94,25 @@ pub(crate) async fn revoke_user_sessions(
     let status = response.status();
     let body = read_capped(response, MAX_BODY).await?;
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return Ok(RevokeOutcome::TokenRefused);
+        return Ok(None);
     }
+    Ok(Some((status, body)))
+}
+
+/// `POST {ENV}/api/v1/users/{user_id}/sessions/revoke`: how many sessions Scalekit revoked.
+pub(crate) async fn revoke_user_sessions(
+    http: &reqwest::Client,
+    environment_url: &str,
+    token: &AccessToken,
+    user_id: &str,
+) -> Result<Answer<u64>, IdpError> {
+    let url = format!(
+        "{environment_url}/api/v1/users/{}/sessions/revoke",
+        segment(user_id)
+    );
+    let Some((status, body)) = call(http.post(url), token).await? else {
+        return Ok(None);
+    };
     if !status.is_success() {
         return Err(IdpError::Status {
             status: status.as_u16(),
@@ -99,14 +124,76 @@ pub(crate) async fn revoke_user_sessions(
         .total_revoked
         .or(answer.revoked_sessions.map(|s| s.len() as u64))
         .unwrap_or(0);
-    Ok(RevokeOutcome::Revoked(count))
+    Ok(Some(count))
 }
 
-/// What the revoke call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RevokeOutcome {
-    /// Revoked this many sessions (zero is fine: none were active).
-    Revoked(u64),
-    /// `401`: the cached token is no longer accepted.
-    TokenRefused,
+/// `GET {ENV}/api/v1/organizations/{id}`: its display name (`None` inside when Scalekit knows
+/// no such organization or it has no name).
+pub(crate) async fn organization_name(
+    http: &reqwest::Client,
+    environment_url: &str,
+    token: &AccessToken,
+    organization_id: &str,
+) -> Result<Answer<Option<String>>, IdpError> {
+    let url = format!(
+        "{environment_url}/api/v1/organizations/{}",
+        segment(organization_id)
+    );
+    let Some((status, body)) = call(http.get(url), token).await? else {
+        return Ok(None);
+    };
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Some(None));
+    }
+    if !status.is_success() {
+        return Err(IdpError::Status {
+            status: status.as_u16(),
+        });
+    }
+    let answer: OrganizationAnswer = serde_json::from_slice(&body)
+        .map_err(|_| IdpError::InvalidResponse("organization answer is not the expected JSON"))?;
+    Ok(Some(
+        answer
+            .organization
+            .display_name
+            .filter(|n| !n.trim().is_empty()),
+    ))
+}
+
+/// An identifier as one URL path segment.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+/// Organization display names, kept for a while: they change rarely, and the profile page asks
+/// on every view.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    names: std::sync::Mutex<std::collections::HashMap<String, (Option<String>, Instant)>>,
+}
+
+/// How long a display name is kept.
+const NAME_TTL: Duration = Duration::from_secs(15 * 60);
+/// At most this many names are kept (an environment with more organizations re-reads some).
+const MAX_NAMES: usize = 1024;
+
+impl NameCache {
+    pub(crate) fn get(&self, organization_id: &str) -> Option<Option<String>> {
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .get(organization_id)
+            .filter(|(_, read_at)| read_at.elapsed() < NAME_TTL)
+            .map(|(name, _)| name.clone())
+    }
+
+    pub(crate) fn put(&self, organization_id: &str, name: Option<String>) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= MAX_NAMES {
+            names.retain(|_, (_, read_at)| read_at.elapsed() < NAME_TTL);
+            if names.len() >= MAX_NAMES {
+                names.clear();
+            }
+        }
+        names.insert(organization_id.to_owned(), (name, Instant::now()));
+    }
 }

@@ -74,6 +74,7 @@ pub struct ScalekitClient {
     http: reqwest::Client,
     keys: JwksCache,
     management_token: management::TokenCache,
+    organization_names: management::NameCache,
 }
 
 #[doc(hidden)]
@@ -112,6 +113,7 @@ impl ScalekitClient {
             http,
             environment_url,
             management_token: management::TokenCache::default(),
+            organization_names: management::NameCache::default(),
         })
     }
 
@@ -202,29 +204,63 @@ impl ScalekitClient {
         .await
     }
 
-    /// Revokes every Scalekit session of `user_id` (Sessions API, with a client-credentials
-    /// token cached until it expires; a token Scalekit no longer accepts is replaced once).
-    /// Returns how many sessions Scalekit revoked.
+    /// Revokes every Scalekit session of `user_id` (Sessions API). Returns how many sessions
+    /// Scalekit revoked.
     pub async fn revoke_user_sessions(
         &self,
         secret: &ClientSecret,
         user_id: &str,
     ) -> Result<u64, IdpError> {
+        self.with_management_token(secret, |token| async move {
+            management::revoke_user_sessions(&self.http, &self.environment_url, &token, user_id)
+                .await
+        })
+        .await
+    }
+
+    /// The display name of an organization, when Scalekit has one (kept for 15 minutes).
+    pub async fn organization_name(
+        &self,
+        secret: &ClientSecret,
+        organization_id: &str,
+    ) -> Result<Option<String>, IdpError> {
+        if let Some(name) = self.organization_names.get(organization_id) {
+            return Ok(name);
+        }
+        let name = self
+            .with_management_token(secret, |token| async move {
+                management::organization_name(
+                    &self.http,
+                    &self.environment_url,
+                    &token,
+                    organization_id,
+                )
+                .await
+            })
+            .await?;
+        self.organization_names.put(organization_id, name.clone());
+        Ok(name)
+    }
+
+    /// Runs one management-API call with the client-credentials token, cached until it expires;
+    /// a token Scalekit no longer accepts is replaced once.
+    async fn with_management_token<T, F, Fut>(
+        &self,
+        secret: &ClientSecret,
+        call: F,
+    ) -> Result<T, IdpError>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<management::Answer<T>, IdpError>>,
+    {
         for _attempt in 0..2 {
             let token = self
                 .management_token
                 .token(&self.http, &self.token_url, &self.client_id, secret)
                 .await?;
-            match management::revoke_user_sessions(
-                &self.http,
-                &self.environment_url,
-                &token,
-                user_id,
-            )
-            .await?
-            {
-                management::RevokeOutcome::Revoked(count) => return Ok(count),
-                management::RevokeOutcome::TokenRefused => self.management_token.forget().await,
+            match call(token).await? {
+                Some(answer) => return Ok(answer),
+                None => self.management_token.forget().await,
             }
         }
         Err(IdpError::Status { status: 401 })

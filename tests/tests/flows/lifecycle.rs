@@ -75,6 +75,7 @@ async fn the_profile_page_shows_the_user_escaped_with_a_sign_out_button() {
         "Bob",
         "bob@globex.test",
         "org_globex",
+        "Globex",
         "admin",
         "action=\"/api/logout\"",
         "id=\"sign-out\"",
@@ -451,4 +452,27 @@ async fn a_rotated_client_secret_is_re_read_once_by_a_refresh_and_the_session_li
     );
     let response = call!(session::handle, &app.session, browser, "session-signed-in");
     assert_eq!(response.status(), 200, "{}", body_text(&response));
+}
+
+#[tokio::test]
+async fn the_profile_page_names_the_organization_and_shows_its_id_when_scalekit_cannot() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("usr_carol", None).await;
+    let response = call!(profile::handle, &app.profile, browser, "profile-signed-in");
+    let page = body_text(&response);
+    assert!(
+        page.contains("id=\"organization-name\">Acme Corp<"),
+        "{page}"
+    );
+    // A fresh container, with Scalekit's token endpoint down: the page still renders.
+    let fresh = app.stack.app(profile::NEEDS);
+    app.stack
+        .idp
+        .misbehave(Misbehaviour::TokenStatus(503, json!({})));
+    let response = call!(profile::handle, &fresh, browser, "profile-signed-in");
+    app.stack.idp.clear_misbehaviour();
+    assert_eq!(response.status(), 200);
+    let page = body_text(&response);
+    assert!(page.contains("id=\"organization\">org_acme<"), "{page}");
+    assert!(!page.contains("Acme Corp"));
 }

@@ -455,6 +455,10 @@ async fn users_see_their_own_sessions_and_end_one_on_another_device() {
     assert_eq!(current.iter().filter(|c| **c).count(), 1);
     let other = listed.iter().find(|s| s["current"] == false).unwrap();
     assert_eq!(other["organizationId"], "org_globex");
+    assert_eq!(
+        other["organizationName"], "Globex",
+        "from Scalekit's Organizations API"
+    );
     assert_eq!(other["device"], "Chrome on Linux");
     for session in &listed {
         let id = session["id"].as_str().unwrap();

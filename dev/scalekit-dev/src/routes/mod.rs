@@ -40,6 +40,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/sessions/{session_id}/revoke",
             post(sessions::revoke_session),
         )
+        .route(
+            "/api/v1/organizations/{organization_id}",
+            get(sessions::organization),
+        )
         .route("/dev/sign-in", post(sign_in::sign_in))
         .route("/dev/sign-ins/{session_id}/end", post(dev::end_sign_in))
         .layer(middleware::from_fn(log_request))

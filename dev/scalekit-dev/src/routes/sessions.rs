@@ -1,6 +1,7 @@
-//! The Sessions API's revocations (REST, as in Scalekit's OpenAPI):
-//! `POST /api/v1/users/{user_id}/sessions/revoke` and `POST /api/v1/sessions/{session_id}/revoke`,
-//! authenticated with a client-credentials access token.
+//! The management API as far as the app uses it (REST, as in Scalekit's OpenAPI), authenticated
+//! with a client-credentials access token: the Sessions API's revocations
+//! (`POST /api/v1/users/{user_id}/sessions/revoke`, `POST /api/v1/sessions/{session_id}/revoke`)
+//! and reading an organization (`GET /api/v1/organizations/{id}`, for its display name).
 
 use std::sync::Arc;
 
@@ -52,6 +53,31 @@ pub(crate) async fn revoke_session(
         None => json_response(
             StatusCode::NOT_FOUND,
             &json!({"code": 5, "message": "session not found"}),
+        ),
+    }
+}
+
+pub(crate) async fn organization(
+    State(shared): State<Arc<Shared>>,
+    Path(organization_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    shared.count(Endpoint::Organization);
+    if !authenticated(&shared, &headers, now()) {
+        return unauthenticated();
+    }
+    match crate::users::ORGS
+        .iter()
+        .find(|(id, _)| *id == organization_id)
+    {
+        Some((id, name)) => json_response(
+            StatusCode::OK,
+            &json!({"organization": {"id": id, "display_name": name, "external_id": null,
+                "region_code": "US", "metadata": {}}}),
+        ),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"code": 5, "message": "organization not found"}),
         ),
     }
 }
