@@ -88,6 +88,7 @@ impl Needs {
             "APP_BASE_URL",
             "POST_LOGIN_REDIRECT",
             "POST_LOGOUT_REDIRECT",
+            "METRICS_NAMESPACE",
         ];
         if self.client_secret {
             names.extend(["SCALEKIT_CLIENT_SECRET", "SCALEKIT_CLIENT_SECRET_ARN"]);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod failures;
 pub mod http;
+pub mod metrics;
 pub mod redacted;
 pub mod return_to;
 pub mod runtime;

@@ -5,6 +5,16 @@ use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
 static CAPTURED: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+static METRICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn capture_metric(line: &str) {
+    METRICS.lock().expect("metric lines").push(line.to_owned());
+}
+
+/// Every metric line (CloudWatch EMF) written so far in this process.
+pub fn metric_lines() -> Vec<String> {
+    METRICS.lock().expect("metric lines").clone()
+}
 
 fn buffer() -> &'static Mutex<Vec<u8>> {
     CAPTURED.get_or_init(|| Mutex::new(Vec::new()))
@@ -33,6 +43,7 @@ impl Write for Capture {
 pub fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
+        shared::metrics::set_writer(capture_metric);
         let _ = lambda_http::tracing::subscriber::fmt()
             .json()
             .with_max_level(lambda_http::tracing::Level::DEBUG)
@@ -46,9 +57,9 @@ pub fn captured() -> String {
     String::from_utf8_lossy(&buffer().lock().expect("log buffer")).into_owned()
 }
 
-/// The first 8 characters of each of `secrets` found in the captured logs.
+/// The first 8 characters of each of `secrets` found in the captured logs or metric lines.
 pub fn leaks(secrets: &[String]) -> Vec<String> {
-    let logs = captured();
+    let logs = captured() + &metric_lines().concat();
     secrets
         .iter()
         .filter(|s| s.len() >= 8 && logs.contains(s.as_str()))

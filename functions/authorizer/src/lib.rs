@@ -15,6 +15,8 @@ use lambda_http::lambda_runtime::Diagnostic;
 use serde_json::{Map, Value};
 use shared::access::{identify, Credentials, Identity, Unidentified};
 use shared::config::Needs;
+use shared::metrics::{self, Count};
+use shared::scalekit::TokenError;
 use shared::session::{Refresh, SessionError, Unavailable};
 use shared::telemetry::Chain;
 use shared::App;
@@ -60,33 +62,37 @@ pub async fn handle(app: &App, event: AuthorizerEvent) -> Result<Decision, Undec
         Ok(identity) => identity,
         Err(Unidentified::SignedOut(SessionError::Unavailable(cause))) => {
             tracing::error!(route, error = %Chain(&cause), "authorizer undecided");
+            metrics::count(Count::Authorizations, "undecided", Some(cause.kind()));
             return Err(Undecided(cause));
         }
         Err(Unidentified::SignedOut(SessionError::SignedOut)) => {
-            return Ok(deny(route, "signed out"));
+            return Ok(deny(route, "signed_out", None));
         }
         Err(Unidentified::InvalidToken(error)) => {
-            return Ok(deny(route, &error.to_string()));
+            return Ok(deny(route, "invalid_token", Some(&error)));
         }
     };
-    match app
-        .config
-        .route_policies
-        .for_route(route)
-        .check(identity.access())
-    {
+    let policy = app.config.route_policies.for_route(route);
+    match policy.check(identity.access()) {
         Ok(()) => Ok(allow(route, &identity)),
-        Err(unmet) => Ok(deny(route, &unmet.to_string())),
+        Err(unmet) => Ok(deny(route, unmet.reason(), None)),
     }
 }
 
 fn allow(route: &str, identity: &Identity) -> Decision {
-    tracing::info!(route, outcome = "allow", via = identity.via().as_str());
+    let via = identity.via().as_str();
+    tracing::info!(route, outcome = "allow", via);
+    metrics::count(Count::Authorizations, "allowed", Some(via));
     decision(true, identity.context())
 }
 
-fn deny(route: &str, reason: &str) -> Decision {
-    tracing::info!(route, outcome = "deny", reason);
+/// A refusal for `reason` (a constant: the metric's too), with the token's fault in the log.
+fn deny(route: &str, reason: &'static str, fault: Option<&TokenError>) -> Decision {
+    match fault {
+        Some(fault) => tracing::info!(route, outcome = "deny", reason, %fault),
+        None => tracing::info!(route, outcome = "deny", reason),
+    }
+    metrics::count(Count::Authorizations, "denied", Some(reason));
     decision(false, Map::new())
 }
 

@@ -12,6 +12,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http;
+use shared::metrics::{self, Count};
 use shared::scalekit::{unix_now, LogoutToken, TokenError, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE};
 use shared::session::{end_sessions, Ending, Unavailable};
 use shared::{failures, App};
@@ -45,23 +46,34 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let logout = match app.scalekit.verify_logout_token(&token).await {
         Ok(logout) => logout,
         Err(error @ TokenError::KeysUnavailable(_)) => {
+            metrics::count(
+                Count::BackchannelLogouts,
+                "failed",
+                Some("keys_unavailable"),
+            );
             return failures::token(&error).to_response(&req);
         }
         Err(error) => {
             tracing::info!(outcome = "logout_token_refused", reason = %error);
+            metrics::count(Count::BackchannelLogouts, "refused", Some("invalid_token"));
             return failures::INVALID_LOGOUT_TOKEN.to_response(&req);
         }
     };
     match end(app, &logout).await {
         Ok(Some(ended)) => {
             tracing::info!(outcome = "backchannel_logout", ended);
+            metrics::count(Count::BackchannelLogouts, "ended", None);
             http::json(StatusCode::OK, &serde_json::json!({}))
         }
         Ok(None) => {
             tracing::warn!(outcome = "logout_token_refused", reason = "replayed jti");
+            metrics::count(Count::BackchannelLogouts, "replayed", None);
             failures::INVALID_LOGOUT_TOKEN.to_response(&req)
         }
-        Err(cause) => failures::session_unavailable(&cause).to_response(&req),
+        Err(cause) => {
+            metrics::count(Count::BackchannelLogouts, "failed", Some(cause.kind()));
+            failures::session_unavailable(&cause).to_response(&req)
+        }
     }
 }
 

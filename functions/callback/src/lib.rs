@@ -7,6 +7,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, query_param, ApiError};
+use shared::metrics::{self, Count};
 use shared::redacted::{AuthorizationCode, SessionId};
 use shared::scalekit::{unix_now, CodeTokens};
 use shared::secret_cache::Unsealed;
@@ -33,6 +34,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(outcome = "callback_refused", code = error.code);
+            metrics::refusal(Count::Logins, &error);
             let mut response = error.to_response(&req);
             if let Some(state) = state {
                 // The transaction is spent whatever went wrong: a retry must start a new login.
@@ -121,6 +123,7 @@ async fn callback(
         .await
         .map_err(|e| failures::store(&e))?;
     end_previous_session(app, req).await;
+    metrics::count(Count::Logins, "completed", None);
     tracing::info!(outcome = "session_created", user = %claims.user.id, organization = claims.user.organization_id.as_deref());
 
     let destination = transaction

@@ -10,6 +10,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
+use shared::metrics::{self, Count};
 use shared::scalekit::{pkce_challenge, unix_now, AuthorizationRequest, AuthorizationSecrets};
 use shared::session::cookies::{expired_cookie, SESSION_COOKIE};
 use shared::session::{transactions_to_evict, Transaction};
@@ -27,9 +28,20 @@ pub const NEEDS: Needs = Needs {
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match login(app, &req).await {
-        Ok(response) => response,
+        Ok(response) => {
+            // A redirect to Scalekit starts a login; a confirmation page (a cross-site link in a
+            // signed-in browser) only asks.
+            let outcome = if response.status().is_redirection() {
+                "started"
+            } else {
+                "confirmation_asked"
+            };
+            metrics::count(Count::Logins, outcome, None);
+            response
+        }
         Err(error) => {
             tracing::info!(outcome = "login_refused", code = error.code);
+            metrics::refusal(Count::Logins, &error);
             error.to_response(&req)
         }
     }

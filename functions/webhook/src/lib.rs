@@ -14,6 +14,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::config::Needs;
 use shared::http;
+use shared::metrics::{self, Count};
 use shared::scalekit::unix_now;
 use shared::session::{end_sessions, Unavailable};
 use shared::webhook::{parse_event, Delivery, EventError, WebhookError};
@@ -56,15 +57,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Ok(()) => {}
         Err(Refused::Signature(error)) => {
             tracing::warn!(outcome = "webhook_refused", reason = %error);
-            return failures::INVALID_WEBHOOK_SIGNATURE.to_response(&req);
+            return refused(&req, &failures::INVALID_WEBHOOK_SIGNATURE);
         }
-        Err(Refused::Secret(error)) => return failures::secrets(&error).to_response(&req),
+        Err(Refused::Secret(error)) => return refused(&req, &failures::secrets(&error)),
     }
     let event = match parse_event(body) {
         Ok(event) => event,
         Err(error @ (EventError::NotJson | EventError::NotAnEvent)) => {
             tracing::warn!(outcome = "webhook_refused", reason = %error);
-            return failures::INVALID_WEBHOOK_PAYLOAD.to_response(&req);
+            return refused(&req, &failures::INVALID_WEBHOOK_PAYLOAD);
         }
     };
     // Verified: the id is the sender's, and a signature header is present.
@@ -72,6 +73,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match act(app, id, &event.ends).await {
         Ok(Acted::Duplicate) => {
             tracing::info!(outcome = "webhook_duplicate", kind = event.kind);
+            metrics::count(Count::Webhooks, "duplicate", None);
             http::json(
                 StatusCode::OK,
                 &json!({"received": event.kind, "duplicate": true}),
@@ -79,13 +81,25 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         }
         Ok(Acted::Ended(ended)) => {
             tracing::info!(outcome = "webhook", kind = event.kind, ended);
+            let outcome = if event.ends.is_some() {
+                "acted"
+            } else {
+                "ignored"
+            };
+            metrics::count(Count::Webhooks, outcome, None);
             http::json(
                 StatusCode::OK,
                 &json!({"received": event.kind, "ended": ended}),
             )
         }
-        Err(cause) => failures::session_unavailable(&cause).to_response(&req),
+        Err(cause) => refused(&req, &failures::session_unavailable(&cause)),
     }
+}
+
+/// Answers `error`, counted (`refused` for a 4xx, `failed` for a 5xx).
+fn refused(req: &Request, error: &shared::http::ApiError) -> Response<Body> {
+    metrics::refusal(Count::Webhooks, error);
+    error.to_response(req)
 }
 
 enum Refused {

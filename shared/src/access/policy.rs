@@ -35,6 +35,17 @@ pub enum Unmet {
     Organization,
 }
 
+impl Unmet {
+    /// The requirement's name, for logs and metrics: `role`, `permission`, `organization`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Role => "role",
+            Self::Permission => "permission",
+            Self::Organization => "organization",
+        }
+    }
+}
+
 fn owned<I, S>(names: I) -> Vec<String>
 where
     I: IntoIterator<Item = S>,

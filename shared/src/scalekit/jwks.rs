@@ -165,9 +165,12 @@ impl JwksCache {
             }
             *last_forced = Some(Instant::now());
         }
-        let keys = fetch(http, &self.url)
-            .await
-            .map_err(TokenError::KeysUnavailable)?;
+        let keys = crate::metrics::timed(
+            crate::metrics::Dependency::ScalekitKeys,
+            fetch(http, &self.url),
+        )
+        .await
+        .map_err(TokenError::KeysUnavailable)?;
         tracing::info!(keys = keys.len(), "signing keys fetched");
         *self.current.write().expect("key cache lock poisoned") = Some(KeySet {
             keys: keys.into(),

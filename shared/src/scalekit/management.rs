@@ -85,6 +85,14 @@ async fn call(
     request: reqwest::RequestBuilder,
     token: &AccessToken,
 ) -> Result<Answer<(reqwest::StatusCode, Vec<u8>)>, IdpError> {
+    let dependency = crate::metrics::Dependency::ScalekitApi;
+    crate::metrics::timed(dependency, call_untimed(request, token)).await
+}
+
+async fn call_untimed(
+    request: reqwest::RequestBuilder,
+    token: &AccessToken,
+) -> Result<Answer<(reqwest::StatusCode, Vec<u8>)>, IdpError> {
     let response = request
         .bearer_auth(token.secret())
         .header(reqwest::header::ACCEPT, "application/json")

@@ -71,8 +71,17 @@ struct OAuthErrorBody {
     error_description: Option<String>,
 }
 
-/// POSTs a form to the token endpoint and interprets the answer.
+/// POSTs a form to the token endpoint and interprets the answer (timed, as every Scalekit call).
 pub(crate) async fn request(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenSet, IdpError> {
+    let dependency = crate::metrics::Dependency::ScalekitToken;
+    crate::metrics::timed(dependency, request_untimed(http, url, form)).await
+}
+
+async fn request_untimed(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],

@@ -20,6 +20,7 @@ use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::access::Credentials;
 use crate::http;
+use crate::metrics::{self, Count};
 use crate::redacted::{AccessToken, SessionId};
 use crate::scalekit::{
     unix_now, AccessTokenClaims, IdpError, OAuthError, ScalekitClient, TokenError, User,
@@ -107,6 +108,20 @@ pub enum Unavailable {
     /// A token from Scalekit failed verification, or its keys could not be fetched.
     #[error("token rejected")]
     Token(#[source] TokenError),
+}
+
+impl Unavailable {
+    /// The cause's name, for logs and metrics (a constant: never anything a request carries).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Secrets(_) => "secrets",
+            Self::SecretRotating => "secret_rotating",
+            Self::Busy => "busy",
+            Self::Idp(_) => "idp",
+            Self::Token(_) => "token",
+        }
+    }
 }
 
 impl SessionError {
@@ -322,6 +337,7 @@ async fn rotate(
         }
         if Instant::now() + pause > deadline {
             tracing::warn!(outcome = "session_busy");
+            metrics::count(Count::Refreshes, "busy", None);
             return Err(Unavailable::Busy.into());
         }
         tokio::time::sleep(pause).await;
@@ -341,6 +357,9 @@ async fn refresh_under_lease(
         Ok(rotated) => rotated,
         Err(Refused::Revoked) => return revoked(app, sessions, &record, keys, now).await,
         Err(Refused::Failed(error)) => {
+            if let SessionError::Unavailable(cause) = &error {
+                metrics::count(Count::Refreshes, "failed", Some(cause.kind()));
+            }
             // Nothing stored: give the lease back so the next request need not wait it out.
             if let Err(error) = sessions.release_lease(&record).await {
                 tracing::warn!(%error, "rotation lease not released");
@@ -356,6 +375,7 @@ async fn refresh_under_lease(
     {
         RotationOutcome::Stored => {
             tracing::info!(outcome = "tokens_refreshed");
+            metrics::count(Count::Refreshes, "rotated", None);
             let cookie = access_cookie(&record.access_token, &access, now);
             signed_in(record, access, Some(cookie))
         }
@@ -459,6 +479,7 @@ async fn revoked(
             .ok_or(Unavailable::Busy.into());
     }
     tracing::info!(outcome = "session_ended", reason = "refresh token rejected");
+    metrics::count(Count::Refreshes, "revoked", None);
     if let Err(error) = sessions
         .delete_at_version(&record.key, record.version)
         .await
@@ -504,6 +525,7 @@ async fn adopt(
     match usable_access_token(&app.scalekit, &record.access_token, record, now).await? {
         Some(access) => {
             tracing::info!(outcome = "adopted_concurrent_refresh");
+            metrics::count(Count::Refreshes, "adopted", None);
             let cookie = access_cookie(&record.access_token, &access, now);
             signed_in(record.clone(), access, Some(cookie)).map(Some)
         }

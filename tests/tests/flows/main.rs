@@ -8,6 +8,7 @@ mod hostile;
 mod lifecycle;
 mod load;
 mod login;
+mod metrics;
 mod piles;
 mod protected_routes;
 mod reliability;
