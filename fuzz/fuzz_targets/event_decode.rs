@@ -13,7 +13,7 @@ fuzz_target!(|data: &str| {
     let request: lambda_http::Request = payload.into();
     let _ = http::reject_oversized(&request);
     let _ = http::request_cookies(&request);
-    let _ = http::public_origin(&request, None);
+    let _ = http::public_origin(&request, &Default::default());
     let _ = http::query_param(&request, "state");
     let _ = http::wants_html(&request);
     let _ = http::is_cross_site(&request, "https://app.example.com");

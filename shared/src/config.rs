@@ -82,6 +82,7 @@ impl Needs {
     pub fn variables(self) -> Vec<&'static str> {
         let mut names = vec![
             "SCALEKIT_ENVIRONMENT_URL",
+            "SCALEKIT_ISSUER",
             "SCALEKIT_CLIENT_ID",
             "SESSION_SECRET",
             "SESSION_SECRET_ARN",
@@ -123,8 +124,8 @@ pub struct Config {
     pub webhook_secret: Option<SecretSetting>,
     /// `SESSION_TABLE`, when the function needs it.
     pub session_table: Option<String>,
-    /// `APP_BASE_URL`: the public origin, without a trailing slash.
-    pub app_base_url: Option<String>,
+    /// `APP_BASE_URL`: the public origins the app is served from.
+    pub app_origins: AppOrigins,
     /// `POST_LOGIN_REDIRECT`, a same-site path.
     pub post_login_redirect: String,
     /// `POST_LOGOUT_REDIRECT`, a same-site path or an absolute URL.
@@ -137,6 +138,24 @@ pub struct Config {
     pub route_policies: RoutePolicies,
     /// Which of them this function uses.
     pub needs: Needs,
+}
+
+/// `APP_BASE_URL`: the origins (`https://app.example.com`) the app is served from, comma-separated.
+///
+/// - none: the origin comes from the request's `Host`, which API Gateway sets to the domain the
+///   request reached it by (its `execute-api` domain, or a custom domain mapped to the API): a
+///   `Host` no domain of the API answers to never reaches a function;
+/// - one: always that origin, whatever the `Host` (a CDN in front may rewrite it);
+/// - several (preview and per-tenant domains): the request's `Host` must be one of them, and the
+///   redirect URI and cookies follow it; any other `Host` is refused (`400 invalid_host`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppOrigins(pub Vec<String>);
+
+impl AppOrigins {
+    /// The configured origins.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
 }
 
 /// Minimum length of the session secret's key material.
@@ -205,9 +224,14 @@ impl Config {
         } else {
             None
         };
-        let app_base_url = get("APP_BASE_URL")
-            .map(|url| validate_origin_url(&url, "APP_BASE_URL", false))
-            .transpose()?;
+        let app_origins = match get("APP_BASE_URL") {
+            None => AppOrigins::default(),
+            Some(list) => AppOrigins(
+                list.split(',')
+                    .map(|url| validate_origin_url(url.trim(), "APP_BASE_URL", false))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
         let post_login_redirect =
             get("POST_LOGIN_REDIRECT").unwrap_or_else(|| "/dashboard/profile".into());
         if safe_return_to(&post_login_redirect).is_none() {
@@ -225,13 +249,20 @@ impl Config {
                 reason: "must be a path on this site or an absolute http(s) URL",
             });
         }
+        let mut scalekit = ScalekitSettings::new(&environment_url, &client_id);
+        if let Some(list) = get("SCALEKIT_ISSUER") {
+            scalekit.issuers = list
+                .split(',')
+                .map(|issuer| validate_origin_url(issuer.trim(), "SCALEKIT_ISSUER", true))
+                .collect::<Result<_, _>>()?;
+        }
         Ok(Self {
-            scalekit: ScalekitSettings::new(&environment_url, &client_id),
+            scalekit,
             client_secret,
             session_secret,
             webhook_secret,
             session_table,
-            app_base_url,
+            app_origins,
             post_login_redirect,
             post_logout_redirect,
             session_lifetime: seconds(&get, "SESSION_LIFETIME_SECONDS", 30 * 24 * 3600)?,
@@ -409,14 +440,54 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_issuers_is_accepted_for_a_custom_domain_migration() {
+        let mut vars = BASE.to_vec();
+        vars.push((
+            "SCALEKIT_ISSUER",
+            "https://acme.scalekit.dev, https://auth.acme.com",
+        ));
+        let config = load(&vars, Needs::default()).unwrap();
+        assert_eq!(
+            config.scalekit.issuers,
+            ["https://acme.scalekit.dev", "https://auth.acme.com"]
+        );
+        let mut bad = BASE.to_vec();
+        bad.push(("SCALEKIT_ISSUER", "https://auth.acme.com,not-a-url"));
+        let error = load(&bad, Needs::default()).unwrap_err().to_string();
+        assert!(error.contains("SCALEKIT_ISSUER"), "{error}");
+        let config = load(BASE, Needs::default()).unwrap();
+        assert!(
+            config.scalekit.issuers.is_empty(),
+            "default: the environment URL"
+        );
+    }
+
+    #[test]
+    fn several_app_origins_are_read_and_each_validated() {
+        let mut vars = BASE.to_vec();
+        vars.push((
+            "APP_BASE_URL",
+            "https://app.example.com, https://tenant.example.com/",
+        ));
+        let config = load(&vars, Needs::default()).unwrap();
+        assert_eq!(
+            config.app_origins.as_slice(),
+            ["https://app.example.com", "https://tenant.example.com"]
+        );
+        let mut bad = BASE.to_vec();
+        bad.push((
+            "APP_BASE_URL",
+            "https://app.example.com,http://tenant.example.com",
+        ));
+        assert!(load(&bad, Needs::default()).is_err());
+    }
+
+    #[test]
     fn localhost_may_use_http() {
         let mut vars: Vec<(&str, &str)> = BASE[1..].to_vec();
         vars.push(("SCALEKIT_ENVIRONMENT_URL", "http://127.0.0.1:3001"));
         vars.push(("APP_BASE_URL", "http://localhost:3000/"));
         let config = load(&vars, Needs::default()).unwrap();
-        assert_eq!(
-            config.app_base_url.as_deref(),
-            Some("http://localhost:3000")
-        );
+        assert_eq!(config.app_origins.as_slice(), ["http://localhost:3000"]);
     }
 }

@@ -4,6 +4,7 @@ use cookie::Cookie;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
+use crate::config::AppOrigins;
 use crate::failures;
 use crate::session::cookies::{expired_cookie, parse_cookie_header};
 use crate::session::is_transaction_cookie_name;
@@ -251,7 +252,7 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError
 }
 
 /// [`public_origin`], or the `400 invalid_host` to answer when there is none.
-pub fn require_origin(req: &Request, configured: Option<&str>) -> Result<String, ApiError> {
+pub fn require_origin(req: &Request, configured: &AppOrigins) -> Result<String, ApiError> {
     public_origin(req, configured).ok_or(failures::INVALID_HOST)
 }
 
@@ -316,22 +317,40 @@ pub fn reject_oversized(req: &Request) -> Option<Response<Body>> {
     Some(response)
 }
 
-/// The public origin of the app: `APP_BASE_URL` when configured, else derived from the request's
-/// `Host` (API Gateway sets it to its own domain). `None` when the host is missing or not a plain
-/// host name, so a forged header cannot inject into redirect URIs.
-pub fn public_origin(req: &Request, configured: Option<&str>) -> Option<String> {
-    if let Some(origin) = configured {
-        return Some(origin.to_owned());
+/// The public origin of the app for this request, as [`AppOrigins`] says: the one configured
+/// origin; among several, the one the request's `Host` names; without any, derived from the
+/// `Host` (API Gateway sets it to the domain the request reached it by). `None` when the host is
+/// missing, not a plain host name (a forged header cannot inject into redirect URIs), or not one
+/// of several configured origins.
+pub fn public_origin(req: &Request, configured: &AppOrigins) -> Option<String> {
+    let host = || {
+        let host = req.headers().get(header::HOST)?.to_str().ok()?;
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+        valid.then_some(host)
+    };
+    match configured.as_slice() {
+        [only] => Some(only.clone()),
+        [] => origin_of_host(req, host()?),
+        several => {
+            let host = host()?;
+            several
+                .iter()
+                .find(|origin| {
+                    origin
+                        .split_once("://")
+                        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+                })
+                .cloned()
+        }
     }
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
-    if !valid {
-        return None;
-    }
+}
+
+/// `https://{host}`, or `http://` for a loopback host unless forwarded as https.
+fn origin_of_host(req: &Request, host: &str) -> Option<String> {
     let loopback = host == "localhost"
         || host.starts_with("localhost:")
         || host == "127.0.0.1"
@@ -378,30 +397,63 @@ mod tests {
         builder.body(Body::Empty).unwrap()
     }
 
+    fn origins(list: &[&str]) -> AppOrigins {
+        AppOrigins(list.iter().map(|o| o.to_string()).collect())
+    }
+
+    #[test]
+    fn with_several_origins_the_host_must_be_one_of_them() {
+        let several = origins(&[
+            "https://app.example.com",
+            "https://preview.example.com:8443",
+        ]);
+        let cases = [
+            ("app.example.com", Some("https://app.example.com")),
+            ("APP.example.com", Some("https://app.example.com")),
+            (
+                "preview.example.com:8443",
+                Some("https://preview.example.com:8443"),
+            ),
+            ("preview.example.com", None),
+            ("evil.example", None),
+            ("abc.execute-api.eu-west-1.amazonaws.com", None),
+        ];
+        for (host, expected) in cases {
+            let req = request_with(&[("host", host)]);
+            assert_eq!(public_origin(&req, &several).as_deref(), expected, "{host}");
+        }
+        assert_eq!(public_origin(&request_with(&[]), &several), None);
+        assert_eq!(
+            require_origin(&request_with(&[("host", "evil.example")]), &several),
+            Err(failures::INVALID_HOST)
+        );
+    }
+
     #[test]
     fn origin_comes_from_configuration_or_a_plain_host() {
+        let none = AppOrigins::default();
         let req = request_with(&[("host", "abc.execute-api.eu-west-1.amazonaws.com")]);
         assert_eq!(
-            public_origin(&req, None).as_deref(),
+            public_origin(&req, &none).as_deref(),
             Some("https://abc.execute-api.eu-west-1.amazonaws.com")
         );
         assert_eq!(
-            public_origin(&req, Some("https://app.example.com")).as_deref(),
+            public_origin(&req, &origins(&["https://app.example.com"])).as_deref(),
             Some("https://app.example.com")
         );
         let local = request_with(&[("host", "localhost:3000")]);
         assert_eq!(
-            public_origin(&local, None).as_deref(),
+            public_origin(&local, &none).as_deref(),
             Some("http://localhost:3000")
         );
         let forced_http = request_with(&[("host", "example.com"), ("x-forwarded-proto", "http")]);
         assert_eq!(
-            public_origin(&forced_http, None).as_deref(),
+            public_origin(&forced_http, &none).as_deref(),
             Some("https://example.com")
         );
         for bad in ["evil.com/path", "evil.com@x", "a b", ""] {
             assert_eq!(
-                public_origin(&request_with(&[("host", bad)]), None),
+                public_origin(&request_with(&[("host", bad)]), &none),
                 None,
                 "{bad}"
             );

@@ -35,7 +35,8 @@ pub enum Count {
 }
 
 impl Count {
-    fn name(self) -> &'static str {
+    /// The metric's name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Logins => "Logins",
             Self::Refreshes => "Refreshes",

@@ -403,3 +403,124 @@ fn the_route_policies_parse_and_name_only_routes_behind_the_authorizer() {
         "the example's admin route requires the role admin"
     );
 }
+
+#[test]
+fn alarms_notify_a_topic_and_watch_what_the_code_emits_and_every_function() {
+    use shared::metrics::{Count, Dependency};
+    let template = template();
+    let resources = &template["Resources"];
+    let alarms: Vec<(&str, &Value)> = entries(resources)
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (str_of(id), r))
+        .collect();
+    let names: BTreeSet<&str> = alarms.iter().map(|(id, _)| *id).collect();
+    for expected in [
+        "Api5xxAlarm",
+        "CallbackRefusalsAlarm",
+        "ScalekitErrorsAlarm",
+        "DynamoDbThrottlesAlarm",
+        "LambdaErrorsAlarm",
+        "LambdaThrottlesAlarm",
+    ] {
+        assert!(names.contains(expected), "{expected} missing");
+    }
+    for (id, alarm) in &alarms {
+        assert_eq!(
+            alarm["Condition"], "CreateAlarms",
+            "{id}: EnableAlarms turns it off"
+        );
+        let mut notified = BTreeSet::new();
+        references(&alarm["Properties"]["AlarmActions"], &mut notified);
+        assert!(
+            notified.contains("AlarmTopic") && notified.contains("AlarmTopicArn"),
+            "{id} notifies the alarm topic (the stack's, or the one given)"
+        );
+    }
+    // The custom metrics the alarms watch are the ones shared::metrics writes.
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    for (metric, value) in [
+        (Count::Logins.name(), "refused"),
+        ("DependencyErrors", Dependency::ScalekitToken.name()),
+        ("DependencyErrors", Dependency::ScalekitKeys.name()),
+        ("DependencyErrors", Dependency::ScalekitApi.name()),
+    ] {
+        assert!(text.contains(&format!("MetricName: {metric}")), "{metric}");
+        assert!(text.contains(&format!("Value: {value}")), "{value}");
+    }
+    // Every function's errors and throttles are watched (a new function cannot be forgotten).
+    for kind in ["LambdaErrorsAlarm", "LambdaThrottlesAlarm"] {
+        let mut watched = BTreeSet::new();
+        references(&resources[kind]["Properties"]["Metrics"], &mut watched);
+        for (_, (id, _)) in functions(&template) {
+            assert!(watched.contains(&id), "{kind} does not watch {id}");
+        }
+    }
+}
+
+#[test]
+fn access_logs_are_json_with_a_retention_and_never_carry_queries_headers_or_cookies() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let settings = &api["AccessLogSettings"];
+    let mut destination = BTreeSet::new();
+    references(&settings["DestinationArn"], &mut destination);
+    assert_eq!(
+        destination.into_iter().collect::<Vec<_>>(),
+        ["AccessLogGroup"]
+    );
+    let group = &template["Resources"]["AccessLogGroup"];
+    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+    assert!(
+        !group["Properties"]["RetentionInDays"].is_null(),
+        "a retention"
+    );
+    let format: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(str_of(&settings["Format"])).expect("the format is JSON");
+    for field in [
+        "requestId",
+        "method",
+        "routeKey",
+        "path",
+        "status",
+        "latencyMs",
+    ] {
+        assert!(
+            !format[field].is_null(),
+            "{field} missing from the access log"
+        );
+    }
+    let text = str_of(&settings["Format"]).to_ascii_lowercase();
+    for forbidden in [
+        "$request.",
+        "querystring",
+        "cookie",
+        "header",
+        "$context.identity.user",
+        "authorization",
+    ] {
+        assert!(
+            !text.contains(forbidden),
+            "{forbidden} in the access log format"
+        );
+    }
+}
+
+#[test]
+fn every_function_writes_its_metrics_into_the_stacks_namespace() {
+    let template = template();
+    for (name, needs, _) in FUNCTIONS {
+        if needs.is_none() {
+            continue;
+        }
+        let (id, function) = &functions(&template)[*name];
+        let value = &function["Properties"]["Environment"]["Variables"]["METRICS_NAMESPACE"];
+        let Value::Tagged(tagged) = value else {
+            panic!("{id}: METRICS_NAMESPACE must be !Sub ScalekitLogin/${{AWS::StackName}}");
+        };
+        assert_eq!(
+            str_of(&tagged.value),
+            "ScalekitLogin/${AWS::StackName}",
+            "{id}"
+        );
+    }
+}

@@ -88,7 +88,7 @@ async fn callback(
         }
     };
 
-    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
+    let origin = http::require_origin(req, &app.config.app_origins)?;
     let redirect_uri = format!("{origin}/api/callback");
     let tokens = exchange(
         app,

@@ -53,7 +53,7 @@ async fn login(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         // Scalekit can send errors to the initiate-login URL too.
         return Err(failures::idp_redirect_error(code));
     }
-    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
+    let origin = http::require_origin(req, &app.config.app_origins)?;
     if http::is_cross_site(req, &origin) && http::request_cookie(req, SESSION_COOKIE).is_some() {
         // Another site started this login in a browser that is signed in here: with an IdP that
         // signs in without a prompt, it would replace the user's session with another account's

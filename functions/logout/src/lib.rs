@@ -20,7 +20,7 @@ pub const NEEDS: Needs = Needs {
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let origin = match http::require_origin(&req, app.config.app_base_url.as_deref()) {
+    let origin = match http::require_origin(&req, &app.config.app_origins) {
         Ok(origin) => origin,
         Err(error) => return error.to_response(&req),
     };

@@ -21,7 +21,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if req.method() != Method::POST {
         return failures::POST_ONLY.to_response(&req);
     }
-    let same_site = http::require_origin(&req, app.config.app_base_url.as_deref())
+    let same_site = http::require_origin(&req, &app.config.app_origins)
         .and_then(|origin| http::refuse_cross_site(&req, &origin));
     if let Err(error) = same_site {
         return error.to_response(&req);

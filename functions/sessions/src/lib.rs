@@ -65,7 +65,7 @@ impl From<ApiError> for Failed {
 }
 
 async fn answer(app: &App, req: &Request) -> Result<Response<Body>, Failed> {
-    let origin = http::require_origin(req, app.config.app_base_url.as_deref())?;
+    let origin = http::require_origin(req, &app.config.app_origins)?;
     http::refuse_cross_site(req, &origin)?;
     let handle = req
         .path_parameters_ref()

@@ -39,8 +39,10 @@ pub struct ScalekitSettings {
     pub environment_url: String,
     /// `SCALEKIT_CLIENT_ID`.
     pub client_id: String,
-    /// The exact `iss` tokens must carry; defaults to the environment URL.
-    pub issuer: Option<String>,
+    /// The `iss` values tokens may carry, each compared exactly (`SCALEKIT_ISSUER`: a custom
+    /// domain, or both it and the environment URL during a migration); defaults to the
+    /// environment URL.
+    pub issuers: Vec<String>,
     /// Total time allowed for one call to Scalekit (connect included).
     pub request_timeout: Duration,
     /// How long fetched signing keys are trusted before a background-free refetch on next use.
@@ -56,7 +58,7 @@ impl ScalekitSettings {
         Self {
             environment_url: environment_url.to_owned(),
             client_id: client_id.to_owned(),
-            issuer: None,
+            issuers: Vec::new(),
             request_timeout: Duration::from_secs(5),
             keys_ttl: Duration::from_secs(15 * 60),
             keys_min_refetch_interval: Duration::from_secs(10),
@@ -68,7 +70,7 @@ impl ScalekitSettings {
 #[derive(Debug)]
 pub struct ScalekitClient {
     environment_url: String,
-    issuer: String,
+    issuers: Vec<String>,
     client_id: String,
     token_url: String,
     http: reqwest::Client,
@@ -102,7 +104,11 @@ impl ScalekitClient {
             .user_agent(concat!("scalekit-lambda-login/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
-            issuer: settings.issuer.unwrap_or_else(|| environment_url.clone()),
+            issuers: if settings.issuers.is_empty() {
+                vec![environment_url.clone()]
+            } else {
+                settings.issuers
+            },
             client_id: settings.client_id,
             token_url: format!("{environment_url}/oauth/token"),
             keys: JwksCache::new(
@@ -273,7 +279,7 @@ impl ScalekitClient {
         token: &IdToken,
         nonce: Option<&Nonce>,
     ) -> Result<IdTokenClaims, TokenError> {
-        let rules = Expectations::id_token(&self.issuer, &self.client_id, nonce);
+        let rules = Expectations::id_token(&self.issuers, &self.client_id, nonce);
         let claims = self.verify(token.secret(), &rules).await?;
         Ok(IdTokenClaims::from_claims(&claims))
     }
@@ -297,7 +303,7 @@ impl ScalekitClient {
         &self,
         token: &AccessToken,
     ) -> Result<AccessTokenClaims, TokenError> {
-        let rules = Expectations::access_token(&self.issuer, &self.client_id);
+        let rules = Expectations::access_token(&self.issuers, &self.client_id);
         let claims = self.verify(token.secret(), &rules).await?;
         Ok(AccessTokenClaims::from_claims(&claims))
     }
@@ -307,7 +313,7 @@ impl ScalekitClient {
         &self,
         token: &str,
     ) -> Result<IdpInitiatedLogin, TokenError> {
-        let rules = Expectations::idp_initiated_login(&self.issuer);
+        let rules = Expectations::idp_initiated_login(&self.issuers);
         let claims = self.verify(token, &rules).await?;
         Ok(IdpInitiatedLogin::from_claims(&claims))
     }
@@ -317,7 +323,7 @@ impl ScalekitClient {
     /// `sid` or `sub`, `jti`, no `nonce`). Whether its `jti` was seen before is the caller's to
     /// check.
     pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutToken, TokenError> {
-        let rules = Expectations::logout_token(&self.issuer, &self.client_id);
+        let rules = Expectations::logout_token(&self.issuers, &self.client_id);
         let claims = self.verify(token, &rules).await?;
         Ok(LogoutToken::from_claims(&claims))
     }

@@ -111,7 +111,8 @@ impl TokenKind {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations<'a> {
     pub kind: TokenKind,
-    pub issuer: &'a str,
+    /// The accepted issuers (`iss` must equal one exactly).
+    pub issuers: &'a [String],
     pub audience: AudienceRule<'a>,
     pub nonce: Option<&'a Nonce>,
     pub require_iat: bool,
@@ -125,10 +126,14 @@ pub(crate) struct Expectations<'a> {
 impl<'a> Expectations<'a> {
     /// An ID token from the code exchange (`nonce` as sent) or a refresh (`None`): OIDC Core
     /// 3.1.3.7, with `iat` and `sub` required and no audience but ours.
-    pub(crate) fn id_token(issuer: &'a str, client_id: &'a str, nonce: Option<&'a Nonce>) -> Self {
+    pub(crate) fn id_token(
+        issuers: &'a [String],
+        client_id: &'a str,
+        nonce: Option<&'a Nonce>,
+    ) -> Self {
         Self {
             kind: TokenKind::Id,
-            issuer,
+            issuers,
             audience: AudienceRule::Only(client_id),
             nonce,
             require_iat: true,
@@ -139,10 +144,10 @@ impl<'a> Expectations<'a> {
     }
 
     /// An access token issued to this client (a session's, or a Bearer token).
-    pub(crate) fn access_token(issuer: &'a str, client_id: &'a str) -> Self {
+    pub(crate) fn access_token(issuers: &'a [String], client_id: &'a str) -> Self {
         Self {
             kind: TokenKind::Access,
-            issuer,
+            issuers,
             audience: AudienceRule::ContainsOrClientIdClaim(client_id),
             nonce: None,
             require_iat: false,
@@ -153,10 +158,10 @@ impl<'a> Expectations<'a> {
     }
 
     /// An `idp_initiated_login` token: signature, `iss`, `exp`; it carries no `aud`.
-    pub(crate) fn idp_initiated_login(issuer: &'a str) -> Self {
+    pub(crate) fn idp_initiated_login(issuers: &'a [String]) -> Self {
         Self {
             kind: TokenKind::IdpInitiatedLogin,
-            issuer,
+            issuers,
             audience: AudienceRule::Unchecked,
             nonce: None,
             require_iat: false,
@@ -168,10 +173,10 @@ impl<'a> Expectations<'a> {
 
     /// A Back-Channel Logout 1.0 logout token: `iss`, `aud` and `iat` checked as for ID tokens,
     /// `iat` at most [`LOGOUT_TOKEN_MAX_AGE`] old, `exp` checked when present.
-    pub(crate) fn logout_token(issuer: &'a str, client_id: &'a str) -> Self {
+    pub(crate) fn logout_token(issuers: &'a [String], client_id: &'a str) -> Self {
         Self {
             kind: TokenKind::Logout,
-            issuer,
+            issuers,
             audience: AudienceRule::Only(client_id),
             nonce: None,
             require_iat: true,
@@ -195,7 +200,12 @@ pub(crate) fn check(
     let text = |name| claims.get(name).and_then(Value::as_str);
     let number = |name| claims.get(name).and_then(numeric_date);
 
-    if text("iss") != Some(expectations.issuer) {
+    let issuer = text("iss");
+    if !expectations
+        .issuers
+        .iter()
+        .any(|accepted| Some(accepted.as_str()) == issuer)
+    {
         return Err(TokenError::InvalidIssuer);
     }
     expectations.kind.check(claims)?;
@@ -288,6 +298,9 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
+    /// The accepted issuers of these tests.
+    static ENV: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["https://env".to_owned()]);
 
     fn claims(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
@@ -298,7 +311,7 @@ mod tests {
     }
 
     fn id_rules(nonce: &Nonce) -> Expectations<'_> {
-        Expectations::id_token("https://env", "skc_1", Some(nonce))
+        Expectations::id_token(&ENV, "skc_1", Some(nonce))
     }
 
     fn with(mut base: Value, key: &str, value: Value) -> Map<String, Value> {
@@ -379,7 +392,7 @@ mod tests {
 
     #[test]
     fn each_logout_token_rule_rejects_its_violation() {
-        let rules = Expectations::logout_token("https://env", "skc_1");
+        let rules = Expectations::logout_token(&ENV, "skc_1");
         assert_eq!(check(&claims(logout_claims()), &rules, NOW), Ok(()));
         let only_sid = with(logout_claims(), "sub", Value::Null);
         assert_eq!(check(&only_sid, &rules, NOW), Ok(()));
@@ -453,7 +466,7 @@ mod tests {
 
     #[test]
     fn access_tokens_may_name_the_client_in_client_id_instead_of_aud() {
-        let rules = Expectations::access_token("https://env", "skc_1");
+        let rules = Expectations::access_token(&ENV, "skc_1");
         let base = json!({"iss": "https://env", "sub": "usr_1", "exp": NOW + 60, "client_id": "skc_1", "jti": "tkn_1"});
         assert_eq!(check(&claims(base.clone()), &rules, NOW), Ok(()));
         let other = with(base.clone(), "client_id", json!("skc_2"));

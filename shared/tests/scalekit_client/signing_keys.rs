@@ -233,7 +233,7 @@ async fn unusable_jwks_in_the_set_are_skipped_not_fatal_nor_matched_by_kid() {
     .to_string();
     let server = stub(move |_| http_response("200 OK", "Content-Type: application/json\r\n", &set));
     let client = ScalekitClient::new(ScalekitSettings {
-        issuer: Some(idp.url()),
+        issuers: vec![idp.url()],
         ..ScalekitSettings::new(&server.url, idp.client_id())
     })
     .expect("client");

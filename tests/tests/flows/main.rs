@@ -9,6 +9,7 @@ mod lifecycle;
 mod load;
 mod login;
 mod metrics;
+mod operations;
 mod piles;
 mod protected_routes;
 mod reliability;
