@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::{anyhow, bail, Context, Result};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -141,22 +142,32 @@ fn text(body: &Bytes) -> String {
     String::from_utf8_lossy(body).chars().take(400).collect()
 }
 
+/// A function process to start.
+pub struct Launch<'a> {
+    /// The function's name.
+    pub name: &'a str,
+    pub binary: &'a Path,
+    pub args: &'a [&'a str],
+    /// Its whole environment (the Runtime API's address is added).
+    pub env: &'a [(String, String)],
+    /// Where its output goes.
+    pub log: &'a Path,
+}
+
 impl Container {
-    /// Starts `binary` with `args` as Lambda would (`env` is its whole environment, plus the Runtime API
-    /// address), output to `log`, and waits until it asks for its first event.
-    pub async fn start(
-        binary: &Path,
-        args: &[&str],
-        name: &str,
-        env: &[(String, String)],
-        log: &Path,
-    ) -> Result<Container, String> {
+    /// Starts a process as Lambda would and waits until it asks for its first event.
+    pub async fn start(launch: Launch<'_>) -> Result<Container> {
+        let Launch {
+            name,
+            binary,
+            args,
+            env,
+            log,
+        } = launch;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| format!("runtime API bind: {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("runtime API address: {e}"))?;
+            .context("runtime API bind")?;
+        let addr = listener.local_addr().context("runtime API address")?;
         let (polls_tx, polls) = mpsc::unbounded_channel();
         let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -179,8 +190,8 @@ impl Container {
             let _ = axum::serve(listener, app).await;
         });
 
-        let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| format!("log: {e}"))?;
+        let out = std::fs::File::create(log).with_context(|| log.display().to_string())?;
+        let err = out.try_clone().context("log")?;
         let mut command = Command::new(binary);
         command
             .args(args)
@@ -193,7 +204,7 @@ impl Container {
         let started = Instant::now();
         let child = command
             .spawn()
-            .map_err(|e| format!("{}: {e}", binary.display()))?;
+            .with_context(|| binary.display().to_string())?;
         let pid = child.id();
         shared.pid.store(pid, Ordering::Release);
         let mut container = Container {
@@ -213,24 +224,24 @@ impl Container {
         Ok(container)
     }
 
-    async fn wait_for_next(&mut self) -> Result<Poll, String> {
+    async fn wait_for_next(&mut self) -> Result<Poll> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             tokio::select! {
                 poll = self.polls.recv() => {
-                    return poll.ok_or_else(|| format!("{}: runtime API closed", self.name));
+                    return poll.with_context(|| format!("{}: runtime API closed", self.name));
                 }
                 Some(outcome) = self.outcomes.recv() => {
                     if let Outcome::InitError { body } | Outcome::Error { body } = outcome {
-                        return Err(format!("{}: reported an error: {}", self.name, text(&body)));
+                        bail!("{}: reported an error: {}", self.name, text(&body));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    return Err(format!("{}: no request for an event within {STEP_TIMEOUT:?}", self.name));
+                    bail!("{}: no request for an event within {STEP_TIMEOUT:?}", self.name);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
                     if let Ok(Some(status)) = self.child.try_wait() {
-                        return Err(format!("{}: exited during init ({status})", self.name));
+                        bail!("{}: exited during init ({status})", self.name);
                     }
                 }
             }
@@ -238,7 +249,7 @@ impl Container {
     }
 
     /// Hands `event` to the waiting runtime and returns what the function answered.
-    pub async fn invoke(&mut self, event: &Value) -> Result<Invocation, String> {
+    pub async fn invoke(&mut self, event: &Value) -> Result<Invocation> {
         let poll = match self.pending.take() {
             Some(poll) => poll,
             None => self.wait_for_next().await?,
@@ -252,19 +263,19 @@ impl Container {
         let handed_over = Instant::now();
         poll.reply
             .send((id, body))
-            .map_err(|_| format!("{}: the runtime went away", self.name))?;
+            .map_err(|_| anyhow!("{}: the runtime went away", self.name))?;
         let outcome = tokio::time::timeout(STEP_TIMEOUT, self.outcomes.recv())
             .await
-            .map_err(|_| format!("{}: no response within {STEP_TIMEOUT:?}", self.name))?
-            .ok_or_else(|| format!("{}: runtime API closed", self.name))?;
+            .map_err(|_| anyhow!("{}: no response within {STEP_TIMEOUT:?}", self.name))?
+            .with_context(|| format!("{}: runtime API closed", self.name))?;
         let (at, body) = match outcome {
             Outcome::Response { at, body } => (at, body),
             Outcome::Error { body } | Outcome::InitError { body } => {
-                return Err(format!("{}: invocation error: {}", self.name, text(&body)));
+                bail!("{}: invocation error: {}", self.name, text(&body));
             }
         };
         let response: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("{}: response is not JSON ({e}): {}", self.name, text(&body)))?;
+            .with_context(|| format!("{}: response is not JSON: {}", self.name, text(&body)))?;
         let after = self.wait_for_next().await?;
         let cpu = after.cpu.saturating_sub(cpu_before);
         self.pending = Some(after);
@@ -276,30 +287,30 @@ impl Container {
     }
 
     /// Hands `event` over without waiting for the answer; collect it with [`Self::finish`].
-    pub fn deliver(&mut self, event: &Value) -> Result<Instant, String> {
+    pub fn deliver(&mut self, event: &Value) -> Result<Instant> {
         let poll = self
             .pending
             .take()
-            .ok_or_else(|| format!("{}: runtime not waiting", self.name))?;
+            .with_context(|| format!("{}: runtime not waiting", self.name))?;
         let handed_over = Instant::now();
         poll.reply
             .send(("bench-first".to_owned(), Bytes::from(event.to_string())))
-            .map_err(|_| format!("{}: the runtime went away", self.name))?;
+            .map_err(|_| anyhow!("{}: the runtime went away", self.name))?;
         Ok(handed_over)
     }
 
     /// The answer to an event handed over with [`Self::deliver`], if one arrives within `wait`.
-    pub async fn finish(&mut self, wait: Duration) -> Result<Option<(Instant, Value)>, String> {
+    pub async fn finish(&mut self, wait: Duration) -> Result<Option<(Instant, Value)>> {
         match tokio::time::timeout(wait, self.outcomes.recv()).await {
             Err(_) => Ok(None),
-            Ok(None) => Err(format!("{}: runtime API closed", self.name)),
+            Ok(None) => bail!("{}: runtime API closed", self.name),
             Ok(Some(Outcome::Response { at, body })) => {
                 let value = serde_json::from_slice(&body)
-                    .map_err(|e| format!("{}: response is not JSON: {e}", self.name))?;
+                    .with_context(|| format!("{}: response is not JSON", self.name))?;
                 Ok(Some((at, value)))
             }
             Ok(Some(Outcome::Error { body } | Outcome::InitError { body })) => {
-                Err(format!("{}: invocation error: {}", self.name, text(&body)))
+                bail!("{}: invocation error: {}", self.name, text(&body))
             }
         }
     }

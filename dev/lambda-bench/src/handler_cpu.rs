@@ -7,6 +7,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use anyhow::{anyhow, ensure, Context, Result};
+use flow_tests::browser::location;
+use flow_tests::events::to_request;
+use flow_tests::Browser;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::config::{Config, Needs};
@@ -15,8 +19,14 @@ use shared::scalekit::unix_now;
 use shared::session::{new_session_id, session_key, SessionRecord, Transaction};
 use shared::App;
 
-use crate::flow::{self, Browser};
+use crate::bench::Bench;
+use crate::flow::{self, USER};
 use crate::procfs::thread_cpu;
+use crate::report::{duration, quantile};
+use crate::stack::Stack;
+
+/// Unmeasured invocations of each handler first, to fill the caches.
+const WARM_UP: usize = 20;
 
 /// CPU per warm invocation of each handler, and of the steps inside callback and session.
 pub struct HandlerCpu {
@@ -29,6 +39,34 @@ pub struct HandlerCpu {
     pub session_steps: Vec<(&'static str, Vec<Duration>)>,
 }
 
+/// Measures on a thread of its own, with the bench's stand-ins.
+pub async fn measure(bench: &Bench) -> Result<HandlerCpu> {
+    let stack = bench.stack.clone();
+    let iterations = bench.options.iterations;
+    tokio::task::spawn_blocking(move || measure_here(&stack, iterations))
+        .await
+        .context("in-process measurement")?
+}
+
+/// The rows of callback's and session's steps.
+pub fn step_rows(bench: &mut Bench, handler: &HandlerCpu) {
+    let n = bench.options.iterations;
+    for (name, steps) in [
+        ("callback", &handler.callback_steps),
+        ("session", &handler.session_steps),
+    ] {
+        let parts: Vec<String> = steps
+            .iter()
+            .map(|(step, cpu)| format!("{step} {}", duration(quantile(cpu, 0.5))))
+            .collect();
+        bench.table.info(
+            name,
+            format!("handler CPU by step, in-process, medians (n={n})"),
+            parts.join(", "),
+        );
+    }
+}
+
 /// CPU time of one awaited step on this thread.
 async fn timed<T>(cpu: &mut Vec<Duration>, step: impl std::future::Future<Output = T>) -> T {
     let before = thread_cpu();
@@ -37,89 +75,98 @@ async fn timed<T>(cpu: &mut Vec<Duration>, step: impl std::future::Future<Output
     out
 }
 
-fn request(event: &Value) -> Result<Request, String> {
-    lambda_http::request::from_str(&event.to_string()).map_err(|e| format!("event: {e}"))
+fn app(env: &HashMap<String, String>, needs: Needs, sdk: &aws_config::SdkConfig) -> Result<App> {
+    let config = Config::from_lookup(|k| env.get(k).cloned(), needs).context("configuration")?;
+    App::new(config, Some(sdk)).context("app")
 }
 
-fn set_cookies(response: &Response<Body>) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect()
-}
-
-fn app(env: &HashMap<String, String>, needs: Needs, sdk: &aws_config::SdkConfig) -> App {
-    let config = Config::from_lookup(|k| env.get(k).cloned(), needs).expect("bench configuration");
-    App::new(config, Some(sdk)).expect("app builds")
-}
-
-struct Apps {
+struct Apps<'a> {
     login: App,
     callback: App,
     session: App,
-    http: reqwest::Client,
-    idp_url: String,
+    stack: &'a Stack,
+    iterations: usize,
 }
 
-impl Apps {
+impl Apps<'_> {
+    /// CPU of `handle` answering `status` to `event`, [`WARM_UP`] times unmeasured, then
+    /// `iterations` times.
+    async fn same_event(
+        &self,
+        event: &Value,
+        status: u16,
+        mut handle: impl AsyncFnMut(Request) -> Response<Body>,
+    ) -> Result<Vec<Duration>> {
+        let mut cpu = Vec::with_capacity(self.iterations);
+        for i in 0..WARM_UP + self.iterations {
+            let request = to_request(event);
+            let before = thread_cpu();
+            let response = handle(request).await;
+            let spent = thread_cpu() - before;
+            let got = response.status();
+            let path = event["rawPath"].as_str().unwrap_or("the handler");
+            ensure!(got == status, "{path} answered {got}");
+            if i >= WARM_UP {
+                cpu.push(spent);
+            }
+        }
+        Ok(cpu)
+    }
+
     /// Starts a login and signs in at the IdP: the browser (with its transaction cookie) and
     /// the URL the IdP sends it back to.
-    async fn until_callback(&self) -> Result<(Browser, String), String> {
-        let mut browser = Browser::default();
-        let response = login::handle(&self.login, request(&flow::event("login-plain"))?).await;
-        let cookies = set_cookies(&response);
-        browser.absorb(cookies.iter().map(String::as_str));
-        let authorize = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("login gave no redirect")?
-            .to_owned();
-        let back = flow::sign_in_at_idp(&self.http, &self.idp_url, &authorize, "usr_bob").await?;
+    async fn until_callback(&self) -> Result<(Browser, String)> {
+        let mut browser = Browser::new();
+        let response = login::handle(&self.login, to_request(&flow::event("login-plain"))).await;
+        browser.absorb(&response);
+        let back = self
+            .stack
+            .idp()
+            .authorize_as(&location(&response), USER, None)
+            .context("sign-in at the IdP")?;
         Ok((browser, back))
     }
 
     /// A complete login; returns the callback's CPU time and the signed-in browser.
-    async fn sign_in(&self) -> Result<(Duration, Browser), String> {
+    async fn sign_in(&self) -> Result<(Duration, Browser)> {
         let (mut browser, back) = self.until_callback().await?;
-        let req = request(&flow::callback_event(&back, &browser)?)?;
+        let req = to_request(&flow::callback_event(&back, &browser)?);
         let before = thread_cpu();
         let response = callback::handle(&self.callback, req).await;
         let cpu = thread_cpu() - before;
-        if response.status() != 302 {
-            return Err(format!("callback answered {}", response.status()));
-        }
-        let cookies = set_cookies(&response);
-        browser.absorb(cookies.iter().map(String::as_str));
+        ensure!(
+            response.status() == 302,
+            "callback answered {}",
+            response.status()
+        );
+        browser.absorb(&response);
         Ok((cpu, browser))
     }
 
     /// The callback's steps one by one (same calls as functions/callback), each timed.
-    async fn callback_steps(&self, steps: &mut [Vec<Duration>; 4]) -> Result<(), String> {
+    async fn callback_steps(&self, steps: &mut [Vec<Duration>; 4]) -> Result<()> {
         let (browser, back) = self.until_callback().await?;
         let query: HashMap<String, String> = url::Url::parse(&back)
-            .map_err(|e| e.to_string())?
+            .context("IdP redirect")?
             .query_pairs()
             .into_owned()
             .collect();
         let (code, state) = (&query["code"], &query["state"]);
         let app = &self.callback;
-        let keys = app.session_keys.get().await.map_err(|e| e.to_string())?;
+        let keys = app.session_keys.get().await.context("session keys")?;
         let secret = app
             .client_secret
             .as_ref()
-            .ok_or("no client secret")?
+            .context("no client secret")?
             .get()
             .await
-            .map_err(|e| e.to_string())?;
+            .context("client secret")?;
         let jar = browser.cookies();
         let pairs: Vec<(&str, &str)> = jar.iter().filter_map(|c| c.split_once('=')).collect();
 
         let before = thread_cpu();
         let transaction = Transaction::from_cookies(&pairs, state, &keys.transaction, unix_now())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| anyhow!("transaction cookie: {e}"))?;
         steps[0].push(thread_cpu() - before);
 
         let tokens = timed(
@@ -132,14 +179,14 @@ impl Apps {
             ),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .context("code exchange")?;
         let claims = timed(
             &mut steps[2],
             app.scalekit
                 .verify_id_token(&tokens.id_token, Some(&transaction.secrets.nonce)),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .context("ID-token verification")?;
         let record = SessionRecord::new_login(
             &new_session_id(),
             &claims,
@@ -148,109 +195,90 @@ impl Apps {
             unix_now(),
             app.session_lifetime_secs(),
         );
-        let sessions = app.sessions.as_ref().ok_or("no session table")?;
+        let sessions = app.sessions.as_ref().context("no session table")?;
         timed(
             &mut steps[3],
             sessions.create(&record, &keys.tokens, app.idle_timeout_secs()),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .context("PutItem")?;
         Ok(())
     }
 
     /// The session check's network and crypto steps, each timed.
-    async fn session_steps(
-        &self,
-        browser: &Browser,
-        steps: &mut [Vec<Duration>; 2],
-    ) -> Result<(), String> {
+    async fn session_steps(&self, browser: &Browser, steps: &mut [Vec<Duration>; 2]) -> Result<()> {
         let app = &self.session;
-        let jar = browser.cookies();
         let cookie = |name: &str| {
-            jar.iter()
-                .filter_map(|c| c.split_once('='))
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_owned())
-                .ok_or(format!("no {name} cookie"))
+            browser
+                .get(name)
+                .map(str::to_owned)
+                .with_context(|| format!("no {name} cookie"))
         };
-        let keys = app.session_keys.get().await.map_err(|e| e.to_string())?;
+        let keys = app.session_keys.get().await.context("session keys")?;
         let record_key = session_key(&SessionId::new(cookie("__Host-sk_session")?));
-        let sessions = app.sessions.as_ref().ok_or("no session table")?;
+        let sessions = app.sessions.as_ref().context("no session table")?;
         timed(&mut steps[0], sessions.load(&record_key, &keys.tokens))
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or("session not found")?;
+            .context("GetItem")?
+            .context("session not found")?;
         timed(
             &mut steps[1],
             app.scalekit
                 .verify_access_token(&AccessToken::new(cookie("accessToken")?)),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .context("access-token verification")?;
         Ok(())
     }
 }
 
-/// Runs `iterations` measured invocations of login, callback and session (after a few
-/// unmeasured ones that fill the caches), on the calling thread.
-pub fn measure(
-    env: HashMap<String, String>,
-    iterations: usize,
-    warm_up: usize,
-) -> Result<HandlerCpu, String> {
+/// Runs `iterations` measured invocations of login, callback and session (after [`WARM_UP`]
+/// unmeasured ones), on the calling thread.
+fn measure_here(stack: &Stack, iterations: usize) -> Result<HandlerCpu> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+        .context("runtime")?;
     runtime.block_on(async move {
+        // The SDK's connections belong to this thread's runtime.
         let sdk = shared::aws::sdk_config().await;
+        let env = stack.in_process_env(Needs {
+            client_secret: true,
+            session_table: true,
+            ..Needs::NONE
+        });
         let apps = Apps {
-            login: app(&env, login::NEEDS, &sdk),
-            callback: app(&env, callback::NEEDS, &sdk),
-            session: app(&env, session::NEEDS, &sdk),
-            http: flow::http_client(),
-            idp_url: env["SCALEKIT_ENVIRONMENT_URL"].clone(),
+            login: app(&env, login::NEEDS, &sdk)?,
+            callback: app(&env, callback::NEEDS, &sdk)?,
+            session: app(&env, session::NEEDS, &sdk)?,
+            stack,
+            iterations,
         };
 
         let login_event = flow::event("login-plain");
-        let mut login = Vec::with_capacity(iterations);
-        for i in 0..warm_up + iterations {
-            let req = request(&login_event)?;
-            let before = thread_cpu();
-            let response = login::handle(&apps.login, req).await;
-            let cpu = thread_cpu() - before;
-            if response.status() != 302 {
-                return Err(format!("login answered {}", response.status()));
-            }
-            if i >= warm_up {
-                login.push(cpu);
-            }
-        }
+        let login = apps
+            .same_event(&login_event, 302, async |request| {
+                login::handle(&apps.login, request).await
+            })
+            .await?;
 
         let mut callback = Vec::with_capacity(iterations);
-        let mut browser = Browser::default();
-        for i in 0..warm_up + iterations {
+        let mut browser = Browser::new();
+        for i in 0..WARM_UP + iterations {
             let (cpu, signed_in) = apps.sign_in().await?;
-            if i >= warm_up {
+            if i >= WARM_UP {
                 callback.push(cpu);
             }
             browser = signed_in;
         }
 
-        let mut session = Vec::with_capacity(iterations);
         let session_event = flow::event_with_cookies("session-signed-in", &browser);
-        for i in 0..warm_up + iterations {
-            let req = request(&session_event)?;
-            let before = thread_cpu();
-            let response = session::handle(&apps.session, req).await;
-            let cpu = thread_cpu() - before;
-            if response.status() != 200 {
-                return Err(format!("session answered {}", response.status()));
-            }
-            if i >= warm_up {
-                session.push(cpu);
-            }
-        }
+        let session = apps
+            .same_event(&session_event, 200, async |request| {
+                session::handle(&apps.session, request).await
+            })
+            .await?;
+
         let mut callback_steps: [Vec<Duration>; 4] = Default::default();
         for _ in 0..iterations {
             apps.callback_steps(&mut callback_steps).await?;
