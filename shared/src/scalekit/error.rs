@@ -1,7 +1,7 @@
 //! Errors of the Scalekit client, named by cause.
 
 /// Why a JWT (ID token, access token, IdP-initiated login token) was rejected.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
     /// Not a well-formed RS256 compact JWS.
@@ -94,13 +94,6 @@ pub enum IdpError {
     #[error("Scalekit's answer could not be understood: {0}")]
     InvalidResponse(&'static str),
 }
-
-impl PartialEq for IdpError {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-impl Eq for IdpError {}
 
 impl IdpError {
     /// The OAuth error code, if Scalekit sent one.

@@ -295,6 +295,20 @@ pub(crate) fn numeric_date(value: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::check`] with its error as text: `TokenError` has no equality (one of its variants
+    /// holds a transport error), and each variant's text names what failed.
+    fn check(
+        claims: &Map<String, Value>,
+        expectations: &Expectations<'_>,
+        now: i64,
+    ) -> Result<(), String> {
+        super::check(claims, expectations, now).map_err(|e| e.to_string())
+    }
+
+    fn err(error: TokenError) -> Result<(), String> {
+        Err(error.to_string())
+    }
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
@@ -379,7 +393,7 @@ mod tests {
             let token = with(id_token_claims(), claim, value.clone());
             assert_eq!(
                 check(&token, &rules, NOW),
-                Err(expected),
+                err(expected),
                 "{claim} = {value}"
             );
         }
@@ -429,7 +443,7 @@ mod tests {
             let token = with(logout_claims(), claim, value.clone());
             assert_eq!(
                 check(&token, &rules, NOW),
-                Err(expected),
+                err(expected),
                 "{claim} = {value}"
             );
         }
@@ -437,7 +451,7 @@ mod tests {
         let neither = with(without_sid, "sub", Value::Null);
         assert_eq!(
             check(&neither, &rules, NOW),
-            Err(TokenError::MissingClaim("sid"))
+            err(TokenError::MissingClaim("sid"))
         );
     }
 
@@ -470,11 +484,11 @@ mod tests {
         let base = json!({"iss": "https://env", "sub": "usr_1", "exp": NOW + 60, "client_id": "skc_1", "jti": "tkn_1"});
         assert_eq!(check(&claims(base.clone()), &rules, NOW), Ok(()));
         let other = with(base.clone(), "client_id", json!("skc_2"));
-        assert_eq!(check(&other, &rules, NOW), Err(TokenError::InvalidAudience));
+        assert_eq!(check(&other, &rules, NOW), err(TokenError::InvalidAudience));
         let wrong_aud = with(base, "aud", json!(["api://other"]));
         assert_eq!(
             check(&wrong_aud, &rules, NOW),
-            Err(TokenError::InvalidAudience)
+            err(TokenError::InvalidAudience)
         );
     }
 }

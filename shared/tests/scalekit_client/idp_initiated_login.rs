@@ -19,13 +19,16 @@ async fn a_minted_idp_initiated_login_token_verifies_without_aud_and_returns_its
         Some("/dashboard/reports"),
     );
     assert_eq!(
-        client.verify_idp_initiated_login(&token).await,
-        Ok(IdpInitiatedLogin {
+        client
+            .verify_idp_initiated_login(&token)
+            .await
+            .expect("verifies"),
+        IdpInitiatedLogin {
             organization_id: Some("org_acme".into()),
             connection_id: Some("conn_dev_org_acme".into()),
             login_hint: Some("alice@acme.test".into()),
             relay_state: Some("/dashboard/reports".into()),
-        })
+        }
     );
 }
 

@@ -137,7 +137,10 @@ pub async fn assert_id_token_rejected(
         .await
         .expect("the baseline ID token verifies");
     let token = make(&idp);
-    assert_eq!(verify_id(&client, &token).await.unwrap_err(), expected);
+    assert_eq!(
+        verify_id(&client, &token).await.unwrap_err().to_string(),
+        expected.to_string()
+    );
 }
 
 /// As [`assert_id_token_rejected`] for a token that differs from the baseline in one claim.
@@ -167,8 +170,9 @@ pub async fn assert_access_token_rejected(patch: Value, expected: TokenError) {
         client
             .verify_access_token(&AccessToken::new(token))
             .await
-            .unwrap_err(),
-        expected
+            .unwrap_err()
+            .to_string(),
+        expected.to_string()
     );
 }
 
@@ -187,8 +191,12 @@ pub async fn assert_idp_initiated_rejected(
         .expect("the baseline IdP-initiated token verifies");
     let token = make(&idp);
     assert_eq!(
-        client.verify_idp_initiated_login(&token).await.unwrap_err(),
-        expected
+        client
+            .verify_idp_initiated_login(&token)
+            .await
+            .unwrap_err()
+            .to_string(),
+        expected.to_string()
     );
 }
 

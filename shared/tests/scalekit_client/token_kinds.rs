@@ -19,8 +19,9 @@ async fn a_real_id_token_is_refused_where_an_access_token_is_expected() {
         client
             .verify_access_token(&AccessToken::new(id_token.secret()))
             .await
-            .unwrap_err(),
-        TokenError::WrongKind("an access token")
+            .unwrap_err()
+            .to_string(),
+        TokenError::WrongKind("an access token").to_string()
     );
 }
 
@@ -50,8 +51,9 @@ async fn a_real_access_token_is_refused_where_an_id_token_is_expected() {
         client
             .verify_refreshed_id_token(&as_id_token, "usr_bob")
             .await
-            .unwrap_err(),
-        TokenError::WrongKind("an ID token")
+            .unwrap_err()
+            .to_string(),
+        TokenError::WrongKind("an ID token").to_string()
     );
 }
 
@@ -63,8 +65,12 @@ async fn real_id_and_access_tokens_are_refused_as_idp_initiated_login_tokens() {
     let id_token = tokens.id_token;
     for token in [id_token.secret(), tokens.access_token.secret()] {
         assert_eq!(
-            client.verify_idp_initiated_login(token).await.unwrap_err(),
-            TokenError::WrongKind("an IdP-initiated login token")
+            client
+                .verify_idp_initiated_login(token)
+                .await
+                .unwrap_err()
+                .to_string(),
+            TokenError::WrongKind("an IdP-initiated login token").to_string()
         );
     }
 }
