@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod event;
 pub mod gateway;
 pub mod invoke;
 pub mod template;
