@@ -251,6 +251,19 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError
     }
 }
 
+/// The body of a `POST` of at most `max` bytes, or the answer for another method (`405`) or a
+/// larger body (`413`): for the receivers of Scalekit's calls.
+pub fn post_body(req: &Request, max: usize) -> Result<&[u8], ApiError> {
+    if req.method() != lambda_http::http::Method::POST {
+        return Err(failures::POST_ONLY);
+    }
+    let body = req.body().as_ref();
+    if body.len() > max {
+        return Err(failures::BODY_TOO_LARGE);
+    }
+    Ok(body)
+}
+
 /// [`public_origin`], or the `400 invalid_host` to answer when there is none.
 pub fn require_origin(req: &Request, configured: &AppOrigins) -> Result<String, ApiError> {
     public_origin(req, configured).ok_or(failures::INVALID_HOST)

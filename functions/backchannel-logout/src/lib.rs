@@ -8,7 +8,7 @@
 //! `200` with `Cache-Control: no-store` when done; anything invalid `400 invalid_request`, and
 //! nothing ends; a store that fails answers `503` so that Scalekit delivers it again.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http;
@@ -29,13 +29,10 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if req.method() != Method::POST {
-        return failures::POST_ONLY.to_response(&req);
-    }
-    let body = req.body().as_ref();
-    if body.len() > MAX_BODY {
-        return failures::BODY_TOO_LARGE.to_response(&req);
-    }
+    let body = match http::post_body(&req, MAX_BODY) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.to_response(&req),
+    };
     let Some(token) = logout_token(body) else {
         tracing::info!(
             outcome = "logout_token_refused",

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use lambda_http::http::{HeaderName, Method, StatusCode};
+use lambda_http::http::{HeaderName, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::config::Needs;
@@ -35,13 +35,10 @@ const DEDUPE_SECS: i64 = 3 * 24 * 3600;
 
 /// Handles one request. Expected failures are responses, never `Err`.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    if req.method() != Method::POST {
-        return failures::POST_ONLY.to_response(&req);
-    }
-    let body = req.body().as_ref();
-    if body.len() > MAX_BODY {
-        return failures::BODY_TOO_LARGE.to_response(&req);
-    }
+    let body = match http::post_body(&req, MAX_BODY) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.to_response(&req),
+    };
     let header = |name: &'static str| {
         req.headers()
             .get(HeaderName::from_static(name))

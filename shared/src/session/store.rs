@@ -277,9 +277,7 @@ impl SessionStore {
     /// The sessions whose clear `uid` hint is `user_id`, through [`USER_INDEX`] (eventually
     /// consistent, as every global secondary index is).
     pub async fn hinted_for_user(&self, user_id: &str) -> Result<Vec<Hinted>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
+        all_pages(|start| async move {
             let page = self
                 .client
                 .query()
@@ -291,21 +289,16 @@ impl SessionStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            found.extend(page.items().iter().filter_map(hinted));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+            Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+        })
+        .await
     }
 
     /// The sessions whose clear hint `hint` is `value`, by a table scan: for the rare lookups no
     /// index serves (a back-channel logout naming only a Scalekit session, a deleted
     /// organization). It reads the whole table, page by page.
     pub async fn hinted_by_scan(&self, hint: Hint, value: &str) -> Result<Vec<Hinted>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
+        all_pages(|start| async move {
             let page = self
                 .client
                 .scan()
@@ -318,12 +311,9 @@ impl SessionStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            found.extend(page.items().iter().filter_map(hinted));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+            Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+        })
+        .await
     }
 
     /// Records `marker` (a `jti`, a webhook id) until `until` (seconds since the epoch); `false`
@@ -373,6 +363,26 @@ fn marker_key(marker: &str) -> String {
         "seen#{}",
         crate::crypto::b64url(crate::crypto::sha256(marker.as_bytes()))
     )
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Every page of a query or scan (`page` reads one from its start key), as hints.
+async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<Hinted>, StoreError>
+where
+    F: FnMut(Option<Item>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Item>, Option<Item>), StoreError>>,
+{
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let (items, next) = page(start).await?;
+        found.extend(items.iter().filter_map(hinted));
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(found),
+        }
+    }
 }
 
 fn hinted(item: &HashMap<String, AttributeValue>) -> Option<Hinted> {
