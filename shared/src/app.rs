@@ -7,6 +7,10 @@ use crate::secret_cache::{SecretCache, SessionKeys};
 use crate::session::SessionStore;
 use crate::webhook::WebhookSecret;
 
+/// How long a cold start's prefetch may take before it gives up (and its cache's lock) to the
+/// first request: a healthy read takes tens of milliseconds.
+pub const PREFETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Shared, per-container state.
 #[derive(Debug)]
 pub struct App {
@@ -92,26 +96,30 @@ impl App {
     /// Starts, in the background, the reads the first request will need (the session secret, the
     /// client secret, and the signing keys when the function's [`Needs`] say it verifies tokens),
     /// so their TLS handshakes overlap with the rest of the cold start. A failure here is only
-    /// logged: the request retries it.
+    /// logged: the request retries it. Each read gets [`PREFETCH_TIMEOUT`]: a read stuck on a
+    /// stalled network would otherwise hold its cache's lock, and the first request would queue
+    /// behind it for the read's whole timeout instead of trying afresh.
     pub fn warm_up(&'static self) {
-        tokio::spawn(async move {
-            if let Err(error) = self.session_keys.get().await {
-                tracing::warn!(%error, "session secret not prefetched");
-            }
-        });
-        if let Some(client_secret) = &self.client_secret {
+        fn prefetch<T, E: std::fmt::Display>(
+            what: &'static str,
+            read: impl std::future::Future<Output = Result<T, E>> + Send + 'static,
+        ) {
             tokio::spawn(async move {
-                if let Err(error) = client_secret.get().await {
-                    tracing::warn!(%error, "client secret not prefetched");
+                match tokio::time::timeout(PREFETCH_TIMEOUT, read).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, what, "not prefetched"),
+                    Err(_) => {
+                        tracing::warn!(what, "not prefetched in time: left to the first request")
+                    }
                 }
             });
         }
+        prefetch("session secret", self.session_keys.get());
+        if let Some(client_secret) = &self.client_secret {
+            prefetch("client secret", client_secret.get());
+        }
         if self.config.needs.signing_keys {
-            tokio::spawn(async move {
-                if let Err(reason) = self.scalekit.prefetch_keys().await {
-                    tracing::warn!(%reason, "signing keys not prefetched");
-                }
-            });
+            prefetch("signing keys", self.scalekit.prefetch_keys());
         }
     }
 

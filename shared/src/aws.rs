@@ -27,6 +27,7 @@ pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 /// three attempts) for throttling and transient faults.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::tls::aws_http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))

@@ -19,6 +19,7 @@ pub mod scalekit;
 pub mod secret_cache;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 pub mod token_calls;
 pub mod webhook;
 

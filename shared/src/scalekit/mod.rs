@@ -96,6 +96,7 @@ impl ScalekitClient {
     pub fn new(settings: ScalekitSettings) -> Result<Self, reqwest::Error> {
         let environment_url = settings.environment_url.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::scalekit_client_config())
             // Following redirects from the IdP's back channel would open the client to SSRF.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.request_timeout)
