@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{ensure, Context, Result};
 
 use crate::cli::Options;
-use crate::counts::Snapshot;
+use crate::counts::{scalekit_calls, Calls, Snapshot};
 use crate::emulator::{Container, Launch};
 use crate::proxy::Proxy;
 use crate::report::Table;
@@ -21,6 +21,10 @@ pub struct Bench {
     pub work: PathBuf,
     pub table: Table,
     log_seq: usize,
+    /// Scalekit calls the harness made itself while functions were watched (the sign-ins that
+    /// prepare a back-channel logout or a webhook), left out of every count: the dev server
+    /// counts requests from anyone, the AWS proxies only those of their own container.
+    aside: Calls,
 }
 
 /// A process to start for function `name`: `binary` (a function binary, or this one) with
@@ -68,6 +72,7 @@ impl Bench {
             work,
             table: Table::default(),
             log_seq: 0,
+            aside: Calls::new(),
         })
     }
 
@@ -114,7 +119,7 @@ impl Bench {
     /// counting proxy.
     pub async fn watch(&mut self, name: &str) -> Result<Watched> {
         let aws = Proxy::start(self.stack.moto).await.context("AWS proxy")?;
-        let started = Snapshot::take(self.stack.idp(), &aws);
+        let started = Snapshot::take(self.stack.idp(), &aws, &self.aside);
         let container = self.start(name, &self.stack.via(&aws.url)).await?;
         Ok(Watched {
             container,
@@ -125,7 +130,20 @@ impl Bench {
 
     /// The calls `watched` has seen so far.
     pub fn snapshot(&self, watched: &Watched) -> Snapshot {
-        Snapshot::take(self.stack.idp(), &watched.aws)
+        Snapshot::take(self.stack.idp(), &watched.aws, &self.aside)
+    }
+
+    /// The Scalekit calls so far, to pass to [`Self::set_aside_since`] after the harness's own.
+    pub fn scalekit_mark(&self) -> Calls {
+        scalekit_calls(self.stack.idp())
+    }
+
+    /// Leaves the Scalekit calls made since `mark` (by the harness) out of every count.
+    pub fn set_aside_since(&mut self, mark: &Calls) {
+        for (endpoint, now) in scalekit_calls(self.stack.idp()) {
+            let before = mark.get(&endpoint).copied().unwrap_or(0);
+            *self.aside.entry(endpoint).or_default() += now - before;
+        }
     }
 
     /// The report: what was measured how, and the table.
