@@ -10,7 +10,7 @@ use crate::cli::Options;
 use crate::counts::{scalekit_calls, Calls, Snapshot};
 use crate::emulator::{Container, Launch};
 use crate::proxy::Proxy;
-use crate::report::Table;
+use crate::report::{Comparison, Table};
 use crate::stack::{needs_of, Endpoints, Stack, FUNCTIONS};
 
 pub struct Bench {
@@ -20,6 +20,8 @@ pub struct Bench {
     /// target/lambda-bench: logs of every function process, and the zips.
     pub work: PathBuf,
     pub table: Table,
+    /// `--vs-node`: Rust and the seed's Node flow side by side.
+    pub comparison: Comparison,
     log_seq: usize,
     /// Scalekit calls the harness made itself while functions were watched (the sign-ins that
     /// prepare a back-channel logout or a webhook), left out of every count: the dev server
@@ -71,6 +73,7 @@ impl Bench {
             stack: Arc::new(Stack::start().await?),
             work,
             table: Table::default(),
+            comparison: Comparison::default(),
             log_seq: 0,
             aside: Calls::new(),
         })
@@ -100,6 +103,15 @@ impl Bench {
     ) -> Result<Container> {
         let needs = needs_of(process.name)?;
         let env = self.stack.function_env(process.name, needs, endpoints);
+        self.spawn(process, &env).await
+    }
+
+    /// Starts a process with the environment `env` (a function that is not one of ours).
+    pub async fn spawn(
+        &mut self,
+        process: Process<'_>,
+        env: &[(String, String)],
+    ) -> Result<Container> {
         self.log_seq += 1;
         let log = self
             .work
@@ -109,7 +121,7 @@ impl Bench {
             name: process.name,
             binary: &process.binary,
             args: process.args,
-            env: &env,
+            env,
             log: &log,
         })
         .await
@@ -148,12 +160,17 @@ impl Bench {
 
     /// The report: what was measured how, and the table.
     pub fn report(&self) -> String {
-        format!(
+        let mut report = format!(
             "x86_64 release binaries (fat LTO), AWS Lambda Runtime API emulator, moto and the dev Scalekit server on 127.0.0.1; \
              {} warm invocations, {} cold starts per function.\n\n{}",
             self.options.iterations,
             self.options.cold_starts,
             self.table.render()
-        )
+        );
+        if !self.comparison.is_empty() {
+            report.push('\n');
+            report.push_str(&self.comparison.render());
+        }
+        report
     }
 }

@@ -26,6 +26,7 @@ mod memory;
 mod package;
 mod runtimes;
 mod stalled_network;
+mod vs_node;
 mod warm;
 
 use std::process::ExitCode;
@@ -126,6 +127,11 @@ async fn run(options: Options) -> Result<String> {
 
     progress("black-holed network during init");
     stalled_network::measure(&mut bench).await?;
+
+    if bench.options.vs_node {
+        progress("--vs-node: the seed's login and callback in Node beside ours");
+        vs_node::compare(&mut bench).await?;
+    }
 
     Ok(bench.report())
 }
