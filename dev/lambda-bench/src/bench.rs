@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::{ensure, Context, Result};
 
 use crate::cli::Options;
-use crate::counts::Snapshot;
+use crate::counts::{scalekit_calls, Calls, Snapshot};
 use crate::emulator::{Container, Launch};
 use crate::proxy::Proxy;
-use crate::report::Table;
+use crate::report::{Comparison, Table};
 use crate::stack::{needs_of, Endpoints, Stack, FUNCTIONS};
 
 pub struct Bench {
@@ -20,7 +20,13 @@ pub struct Bench {
     /// target/lambda-bench: logs of every function process, and the zips.
     pub work: PathBuf,
     pub table: Table,
+    /// `--vs-node`: Rust and the seed's Node flow side by side.
+    pub comparison: Comparison,
     log_seq: usize,
+    /// Scalekit calls the harness made itself while functions were watched (the sign-ins that
+    /// prepare a back-channel logout or a webhook), left out of every count: the dev server
+    /// counts requests from anyone, the AWS proxies only those of their own container.
+    aside: Calls,
 }
 
 /// A process to start for function `name`: `binary` (a function binary, or this one) with
@@ -67,7 +73,9 @@ impl Bench {
             stack: Arc::new(Stack::start().await?),
             work,
             table: Table::default(),
+            comparison: Comparison::default(),
             log_seq: 0,
+            aside: Calls::new(),
         })
     }
 
@@ -95,6 +103,15 @@ impl Bench {
     ) -> Result<Container> {
         let needs = needs_of(process.name)?;
         let env = self.stack.function_env(process.name, needs, endpoints);
+        self.spawn(process, &env).await
+    }
+
+    /// Starts a process with the environment `env` (a function that is not one of ours).
+    pub async fn spawn(
+        &mut self,
+        process: Process<'_>,
+        env: &[(String, String)],
+    ) -> Result<Container> {
         self.log_seq += 1;
         let log = self
             .work
@@ -104,7 +121,7 @@ impl Bench {
             name: process.name,
             binary: &process.binary,
             args: process.args,
-            env: &env,
+            env,
             log: &log,
         })
         .await
@@ -114,7 +131,7 @@ impl Bench {
     /// counting proxy.
     pub async fn watch(&mut self, name: &str) -> Result<Watched> {
         let aws = Proxy::start(self.stack.moto).await.context("AWS proxy")?;
-        let started = Snapshot::take(self.stack.idp(), &aws);
+        let started = Snapshot::take(self.stack.idp(), &aws, &self.aside);
         let container = self.start(name, &self.stack.via(&aws.url)).await?;
         Ok(Watched {
             container,
@@ -125,17 +142,35 @@ impl Bench {
 
     /// The calls `watched` has seen so far.
     pub fn snapshot(&self, watched: &Watched) -> Snapshot {
-        Snapshot::take(self.stack.idp(), &watched.aws)
+        Snapshot::take(self.stack.idp(), &watched.aws, &self.aside)
+    }
+
+    /// The Scalekit calls so far, to pass to [`Self::set_aside_since`] after the harness's own.
+    pub fn scalekit_mark(&self) -> Calls {
+        scalekit_calls(self.stack.idp())
+    }
+
+    /// Leaves the Scalekit calls made since `mark` (by the harness) out of every count.
+    pub fn set_aside_since(&mut self, mark: &Calls) {
+        for (endpoint, now) in scalekit_calls(self.stack.idp()) {
+            let before = mark.get(&endpoint).copied().unwrap_or(0);
+            *self.aside.entry(endpoint).or_default() += now - before;
+        }
     }
 
     /// The report: what was measured how, and the table.
     pub fn report(&self) -> String {
-        format!(
+        let mut report = format!(
             "x86_64 release binaries (fat LTO), AWS Lambda Runtime API emulator, moto and the dev Scalekit server on 127.0.0.1; \
              {} warm invocations, {} cold starts per function.\n\n{}",
             self.options.iterations,
             self.options.cold_starts,
             self.table.render()
-        )
+        );
+        if !self.comparison.is_empty() {
+            report.push('\n');
+            report.push_str(&self.comparison.render());
+        }
+        report
     }
 }

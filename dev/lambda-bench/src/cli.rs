@@ -6,7 +6,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 const USAGE: &str =
     "usage: lambda-bench [--iterations N (200)] [--cold-starts N (10)] [--bin-dir DIR] \
-                     [--compare-runtimes]";
+                     [--compare-runtimes] [--vs-node]";
 
 /// What to measure.
 pub struct Options {
@@ -19,6 +19,9 @@ pub struct Options {
     /// Also run login, callback and session on a multi-thread and a current-thread runtime (a
     /// settled question: every function uses current-thread).
     pub compare_runtimes: bool,
+    /// Also run the seed's Node login and callback (dev/node-seed, its packages installed) beside
+    /// ours, in a table of their own.
+    pub vs_node: bool,
 }
 
 /// A Tokio runtime flavour.
@@ -77,6 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
             .context("cannot locate the binaries; pass --bin-dir")?,
         compare_runtimes: false,
+        vs_node: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -86,6 +90,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--cold-starts" => options.cold_starts = value()?.parse().context("--cold-starts")?,
             "--bin-dir" => options.bin_dir = PathBuf::from(value()?),
             "--compare-runtimes" => options.compare_runtimes = true,
+            "--vs-node" => options.vs_node = true,
             "-h" | "--help" => bail!(USAGE),
             other => bail!("unknown argument {other}"),
         }

@@ -9,7 +9,7 @@ use crate::proxy::Proxy;
 use crate::report::calls;
 
 /// Calls so far, by endpoint or operation.
-type Calls = BTreeMap<String, usize>;
+pub type Calls = BTreeMap<String, usize>;
 /// Calls between two snapshots, by endpoint or operation, per invocation.
 pub type PerInvocation = BTreeMap<String, f64>;
 
@@ -20,15 +20,25 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn take(idp: &DevScalekit, aws: &Proxy) -> Snapshot {
+    /// The counts now, less the Scalekit calls `aside` (made by the harness, not the function).
+    pub fn take(idp: &DevScalekit, aws: &Proxy, aside: &Calls) -> Snapshot {
+        let mut scalekit = scalekit_calls(idp);
+        for (endpoint, n) in scalekit.iter_mut() {
+            *n -= aside.get(endpoint).copied().unwrap_or(0);
+        }
         Snapshot {
-            scalekit: BTreeMap::from([
-                ("Token".to_owned(), idp.requests(Endpoint::Token)),
-                ("Keys".to_owned(), idp.requests(Endpoint::Keys)),
-            ]),
+            scalekit,
             aws: aws.counts(),
         }
     }
+}
+
+/// The dev Scalekit server's counters of the endpoints a function calls.
+pub fn scalekit_calls(idp: &DevScalekit) -> Calls {
+    BTreeMap::from([
+        ("Token".to_owned(), idp.requests(Endpoint::Token)),
+        ("Keys".to_owned(), idp.requests(Endpoint::Keys)),
+    ])
 }
 
 /// A container's calls at init + first invocation, and per warm invocation.
@@ -49,11 +59,6 @@ impl Counts {
             scalekit_warm: delta(&last.scalekit, &first.scalekit, warm),
             aws_warm: delta(&last.aws, &first.aws, warm),
         }
-    }
-
-    /// No call per warm invocation.
-    pub fn warm_calls_none(&self) -> bool {
-        nothing(&self.scalekit_warm) && nothing(&self.aws_warm)
     }
 
     pub fn init(&self) -> String {
@@ -81,10 +86,6 @@ fn delta(new: &Calls, old: &Calls, per: usize) -> PerInvocation {
             (k.clone(), (n - before) as f64 / per.max(1) as f64)
         })
         .collect()
-}
-
-fn nothing(counts: &PerInvocation) -> bool {
-    counts.values().all(|n| *n == 0.0)
 }
 
 /// Exactly the `expected` calls per invocation, and no other.

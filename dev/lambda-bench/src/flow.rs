@@ -44,6 +44,30 @@ pub fn status(response: &Value) -> u64 {
     response["statusCode"].as_u64().unwrap_or(0)
 }
 
+/// What an invocation must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// An API Gateway (payload 2.0) response with this status code.
+    Status(u64),
+    /// An authorizer's simple response whose `isAuthorized` is this.
+    Authorized(bool),
+}
+
+/// Fails unless `what` answered `want`.
+pub fn expect(response: &Value, want: Answer, what: &str) -> Result<()> {
+    match want {
+        Answer::Status(status) => expect_status(response, status, what),
+        Answer::Authorized(authorized) => {
+            let got = response["isAuthorized"].as_bool();
+            ensure!(
+                got == Some(authorized),
+                "{what} answered isAuthorized {got:?}, expected {authorized}"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Fails unless `what` answered `want`.
 pub fn expect_status(response: &Value, want: u64, what: &str) -> Result<()> {
     let got = status(response);
@@ -77,6 +101,16 @@ pub async fn prepared_callback(
     login: &mut Container,
     idp: &DevScalekit,
 ) -> Result<(Value, Browser)> {
+    prepared_callback_as(login, idp, USER, None).await
+}
+
+/// [`prepared_callback`] for `user`, into `organization` if the IdP asks for one.
+pub async fn prepared_callback_as(
+    login: &mut Container,
+    idp: &DevScalekit,
+    user: &str,
+    organization: Option<&str>,
+) -> Result<(Value, Browser)> {
     let mut browser = Browser::new();
     let started = login.invoke(&event("login-plain")).await?;
     expect_status(&started.response, 302, "login")?;
@@ -85,7 +119,27 @@ pub async fn prepared_callback(
         .as_str()
         .context("login gave no Location")?;
     let back = idp
-        .authorize_as(authorize, USER, None)
+        .authorize_as(authorize, user, organization)
         .context("sign-in at the IdP")?;
     Ok((callback_event(&back, &browser)?, browser))
+}
+
+/// A browser signed in as `user` (into `organization` if the IdP asks) through `login` and
+/// `callback`, running containers.
+pub async fn signed_in_as(
+    login: &mut Container,
+    callback: &mut Container,
+    idp: &DevScalekit,
+    user: &str,
+    organization: Option<&str>,
+) -> Result<Browser> {
+    let (event, mut browser) = prepared_callback_as(login, idp, user, organization).await?;
+    let signed = callback.invoke(&event).await?;
+    expect_status(&signed.response, 302, "callback")?;
+    absorb_response(&mut browser, &signed.response);
+    ensure!(
+        browser.get("__Host-sk_session").is_some(),
+        "the callback set no session cookie"
+    );
+    Ok(browser)
 }

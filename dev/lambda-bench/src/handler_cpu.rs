@@ -26,7 +26,7 @@ use crate::report::{duration, quantile};
 use crate::stack::Stack;
 
 /// Unmeasured invocations of each handler first, to fill the caches.
-const WARM_UP: usize = 20;
+pub const WARM_UP: usize = 20;
 
 /// CPU per warm invocation of each handler, and of the steps inside callback and session.
 pub struct HandlerCpu {
@@ -75,7 +75,11 @@ async fn timed<T>(cpu: &mut Vec<Duration>, step: impl std::future::Future<Output
     out
 }
 
-fn app(env: &HashMap<String, String>, needs: Needs, sdk: &aws_config::SdkConfig) -> Result<App> {
+pub fn app(
+    env: &HashMap<String, String>,
+    needs: Needs,
+    sdk: &aws_config::SdkConfig,
+) -> Result<App> {
     let config = Config::from_lookup(|k| env.get(k).cloned(), needs).context("configuration")?;
     App::new(config, Some(sdk)).context("app")
 }

@@ -18,12 +18,15 @@ mod stack;
 
 // The scenarios, in the order `run` measures them.
 mod cold_start;
+mod decisions;
+mod endings;
 mod first_invocation;
 mod handler_cpu;
 mod memory;
 mod package;
 mod runtimes;
 mod stalled_network;
+mod vs_node;
 mod warm;
 
 use std::process::ExitCode;
@@ -76,6 +79,7 @@ fn measure(options: Options) -> ExitCode {
 /// Every scenario, each adding its rows to the table.
 async fn run(options: Options) -> Result<String> {
     let mut bench = Bench::prepare(options).await?;
+    let n = bench.options.iterations;
 
     progress("cold starts");
     cold_start::stand_ins_reachable(&mut bench).await?;
@@ -100,7 +104,21 @@ async fn run(options: Options) -> Result<String> {
         runtimes::compare(&mut bench, &mut login.container, &session_event).await?;
     }
 
-    progress("refresh, logout, profile: 20 invocations each, for their memory");
+    progress("authorizer: decisions by session and by Bearer token (in-process, then warm)");
+    let authorizer =
+        decisions::measure(&mut bench, &mut login.container, &mut callback.container).await?;
+    memory::after(&mut bench, &authorizer.container, n + 1);
+    drop(authorizer);
+
+    progress("back-channel logout and webhook: each invocation ends a fresh session");
+    let endings =
+        endings::measure(&mut bench, &mut login.container, &mut callback.container).await?;
+    for ended in &endings {
+        memory::after(&mut bench, &ended.container, n + 1);
+    }
+    drop(endings);
+
+    progress("refresh, logout, profile, example-backend, sessions: 20 invocations each");
     memory::other_functions(&mut bench, &mut login.container, &mut callback.container).await?;
     drop((login, callback, session));
 
@@ -109,6 +127,11 @@ async fn run(options: Options) -> Result<String> {
 
     progress("black-holed network during init");
     stalled_network::measure(&mut bench).await?;
+
+    if bench.options.vs_node {
+        progress("--vs-node: the seed's login and callback in Node beside ours");
+        vs_node::compare(&mut bench).await?;
+    }
 
     Ok(bench.report())
 }

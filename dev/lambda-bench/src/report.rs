@@ -80,6 +80,52 @@ impl Table {
     }
 }
 
+/// `--vs-node`: the same measures of the same functions in Rust and in the seed's Node flow,
+/// side by side, with the ratio Node / Rust.
+#[derive(Default)]
+pub struct Comparison {
+    /// What was compared how (above the table).
+    pub intro: String,
+    rows: Vec<[String; 5]>,
+}
+
+impl Comparison {
+    /// Adds a row: `rust` and `node` as shown, and the numbers their ratio is taken of.
+    pub fn row(
+        &mut self,
+        function: &str,
+        measure: impl Into<String>,
+        (rust, node): (String, String),
+        (rust_value, node_value): (f64, f64),
+    ) {
+        let ratio = if rust_value > 0.0 {
+            format!("{:.1}×", node_value / rust_value)
+        } else {
+            "—".to_owned()
+        };
+        let measure = measure.into();
+        self.rows
+            .push([function.to_owned(), measure, rust, node, ratio]);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The intro and the rows as a Markdown table.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{}\n\n| function | measure | Rust | Node (seed) | Node / Rust |\n|---|---|---|---|---|\n",
+            self.intro
+        );
+        for row in &self.rows {
+            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out
+    }
+}
+
 /// The `p`-quantile (0..=1) of `samples`, nearest rank.
 pub fn quantile(samples: &[Duration], p: f64) -> Duration {
     if samples.is_empty() {

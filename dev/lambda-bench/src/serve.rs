@@ -31,7 +31,8 @@ fn serve_function(serve: &Serve) -> Result<()> {
     }
     .context("runtime")?;
     runtime.block_on(async {
-        let needs = needs_of(&serve.name)?;
+        let needs = needs_of(&serve.name)?
+            .with_context(|| format!("--serve-function {}: no App", serve.name))?;
         let app = shared::App::from_env(needs).await.context("start-up")?;
         let app: &'static shared::App = Box::leak(Box::new(app));
         app.warm_up();

@@ -9,18 +9,24 @@ use anyhow::{Context, Result};
 use scalekit_dev::DevScalekit;
 use shared::config::Needs;
 
-/// Every function binary, with what its crate needs configured.
-pub const FUNCTIONS: [(&str, Needs); 6] = [
-    ("login", login::NEEDS),
-    ("callback", callback::NEEDS),
-    ("session", session::NEEDS),
-    ("refresh", refresh::NEEDS),
-    ("logout", logout::NEEDS),
-    ("profile", profile::NEEDS),
+/// Every function binary, with what its crate needs configured; `None`: a team's own function
+/// behind the authorizer (example-backend), which gets none of our configuration.
+pub const FUNCTIONS: [(&str, Option<Needs>); 11] = [
+    ("login", Some(login::NEEDS)),
+    ("callback", Some(callback::NEEDS)),
+    ("session", Some(session::NEEDS)),
+    ("refresh", Some(refresh::NEEDS)),
+    ("logout", Some(logout::NEEDS)),
+    ("profile", Some(profile::NEEDS)),
+    ("authorizer", Some(authorizer::NEEDS)),
+    ("example-backend", None),
+    ("backchannel-logout", Some(backchannel_logout::NEEDS)),
+    ("webhook", Some(webhook::NEEDS)),
+    ("sessions", Some(sessions::NEEDS)),
 ];
 
 /// What function `name`'s crate needs configured.
-pub fn needs_of(name: &str) -> Result<Needs> {
+pub fn needs_of(name: &str) -> Result<Option<Needs>> {
     FUNCTIONS
         .iter()
         .find(|(n, _)| *n == name)
@@ -74,18 +80,11 @@ impl Stack {
         }
     }
 
-    /// What Lambda puts in a function's environment, plus the function's configuration as in
-    /// template.yaml (only what its crate's NEEDS reads).
-    pub fn function_env(
-        &self,
-        name: &str,
-        needs: Needs,
-        endpoints: &Endpoints,
-    ) -> Vec<(String, String)> {
+    /// What Lambda puts in a function's environment, with `AWS_ENDPOINT_URL` for the stand-in.
+    pub fn lambda_env(&self, name: &str, endpoints: &Endpoints) -> Vec<(String, String)> {
         let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_owned());
-        let stack = &self.tests.env;
         let region = var("AWS_REGION", "us-east-1");
-        let mut env: Vec<(&str, String)> = vec![
+        let env: Vec<(&str, String)> = vec![
             ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
@@ -112,25 +111,49 @@ impl Stack {
             ("TZ", ":UTC".into()),
             ("LANG", "en_US.UTF-8".into()),
             ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
+        ];
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// [`Self::lambda_env`] plus the function's configuration as in template.yaml (only what
+    /// its crate's NEEDS reads; nothing for a team's own function).
+    pub fn function_env(
+        &self,
+        name: &str,
+        needs: Option<Needs>,
+        endpoints: &Endpoints,
+    ) -> Vec<(String, String)> {
+        let mut env = self.lambda_env(name, endpoints);
+        let Some(needs) = needs else {
+            return env;
+        };
+        let stack = &self.tests.env;
+        let mut ours: Vec<(&str, String)> = vec![
             ("SCALEKIT_ENVIRONMENT_URL", endpoints.scalekit.clone()),
             ("SCALEKIT_CLIENT_ID", self.idp().client_id().to_owned()),
             ("SESSION_SECRET_ARN", stack["SESSION_SECRET_ARN"].clone()),
             ("POST_LOGIN_REDIRECT", "/dashboard/profile".into()),
             ("POST_LOGOUT_REDIRECT", "/".into()),
         ];
-        if needs.client_secret {
-            let arn = stack["SCALEKIT_CLIENT_SECRET_ARN"].clone();
-            env.push(("SCALEKIT_CLIENT_SECRET_ARN", arn));
+        // The flow tests' stack holds each of these as template.yaml configures it.
+        let configured = [
+            (needs.client_secret, "SCALEKIT_CLIENT_SECRET_ARN"),
+            (needs.session_table, "SESSION_TABLE"),
+            (needs.route_policies, "ROUTE_POLICIES"),
+            (needs.webhook_secret, "SCALEKIT_WEBHOOK_SECRET_ARN"),
+        ];
+        for (needed, variable) in configured {
+            if needed {
+                ours.push((variable, stack[variable].clone()));
+            }
         }
-        if needs.session_table {
-            env.push(("SESSION_TABLE", self.tests.table.clone()));
-        }
-        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        env.extend(ours.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        env
     }
 
     /// [`Self::function_env`] as a map, for the handlers run in this process.
     pub fn in_process_env(&self, needs: Needs) -> HashMap<String, String> {
-        self.function_env("in-process", needs, &self.direct())
+        self.function_env("in-process", Some(needs), &self.direct())
             .into_iter()
             .collect()
     }
