@@ -9,8 +9,10 @@
 //!   trust anchors: nothing to read or parse);
 //! - AWS (DynamoDB, Secrets Manager) through Amazon's own roots (Amazon Root CA 1 to 4 and
 //!   Starfield Services Root CA G2, which chain every AWS endpoint's certificate), compiled in;
-//!   when `AWS_ENDPOINT_URL` points the SDK at something else (a local stand-in, a proxy), through
-//!   the system's store as before.
+//!   when `AWS_ENDPOINT_URL` points the SDK at an `https://` endpoint of something else (a proxy,
+//!   a stand-in with its own certificate), through the system's store as before. A plain-HTTP
+//!   stand-in (moto on loopback) needs no trust at all, so it keeps Amazon's roots: local runs
+//!   and the benchmarks start as a deployed function does.
 
 use std::sync::Arc;
 
@@ -39,15 +41,39 @@ fn unreachable_config() -> rustls::ClientConfig {
     unreachable!("aws-lc-rs provides the safe default protocol versions")
 }
 
-/// The AWS SDK's HTTPS client: Amazon's roots, or the system's store with `AWS_ENDPOINT_URL`.
+/// Which certificates the AWS SDK's client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsTrust {
+    /// Amazon's five roots, compiled in.
+    AmazonRoots,
+    /// The system's certificate store, read at init.
+    SystemStore,
+}
+
+impl AwsTrust {
+    /// The trust for `endpoint` (`AWS_ENDPOINT_URL`): the system's store only for an HTTPS
+    /// endpoint that is not AWS's own.
+    pub fn for_endpoint(endpoint: Option<&str>) -> AwsTrust {
+        let https = endpoint
+            .and_then(|url| url.get(..8))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        if https {
+            AwsTrust::SystemStore
+        } else {
+            AwsTrust::AmazonRoots
+        }
+    }
+}
+
+/// The AWS SDK's HTTPS client, trusting what [`AwsTrust::for_endpoint`] says for
+/// `AWS_ENDPOINT_URL`.
 pub fn aws_http_client() -> SharedHttpClient {
-    let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let trust = if custom_endpoint {
-        TrustStore::default()
-    } else {
-        TrustStore::empty()
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let trust = match AwsTrust::for_endpoint(endpoint.as_deref()) {
+        AwsTrust::SystemStore => TrustStore::default(),
+        AwsTrust::AmazonRoots => TrustStore::empty()
             .with_native_roots(false)
-            .with_pem_certificate(AMAZON_ROOTS.as_bytes())
+            .with_pem_certificate(AMAZON_ROOTS.as_bytes()),
     };
     Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
@@ -75,5 +101,23 @@ mod tests {
         let mut store = rustls::RootCertStore::empty();
         let (valid, invalid) = store.add_parsable_certificates(certs);
         assert_eq!((valid, invalid), (5, 0));
+    }
+
+    #[test]
+    fn aws_is_trusted_through_amazons_roots_unless_an_https_endpoint_replaces_it() {
+        assert_eq!(AwsTrust::for_endpoint(None), AwsTrust::AmazonRoots);
+        assert_eq!(
+            AwsTrust::for_endpoint(Some("http://127.0.0.1:5000")),
+            AwsTrust::AmazonRoots
+        );
+        assert_eq!(AwsTrust::for_endpoint(Some("")), AwsTrust::AmazonRoots);
+        assert_eq!(
+            AwsTrust::for_endpoint(Some("https://dynamodb-proxy.internal")),
+            AwsTrust::SystemStore
+        );
+        assert_eq!(
+            AwsTrust::for_endpoint(Some("HTTPS://proxy.internal:8443")),
+            AwsTrust::SystemStore
+        );
     }
 }

@@ -203,6 +203,51 @@ fn every_function_crate_is_deployed_once_and_listed_here() {
     );
 }
 
+/// `sam build` runs `cargo lambda build --release --bin <name>` once per function; Cargo.toml's
+/// `[workspace.metadata.lambda.build]` makes each of those one build of every function binary, so
+/// the first does the work and the others find theirs built. A function missing from its
+/// `packages` fails `sam build` (no such binary in the selected packages); one listed there but
+/// not deployed is built for nothing.
+#[test]
+fn sam_build_builds_every_function_binary_in_one_cargo_invocation() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("read Cargo.toml");
+    let section = manifest
+        .split("[workspace.metadata.lambda.build]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("Cargo.toml has a [workspace.metadata.lambda.build] section");
+    assert!(
+        section.lines().any(|line| line.trim() == "bins = true"),
+        "[workspace.metadata.lambda.build] must set bins = true"
+    );
+    let packages: BTreeSet<String> = section
+        .split("packages = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("[workspace.metadata.lambda.build] lists packages = [...]")
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    let template = template();
+    let deployed: BTreeSet<String> = functions(&template).into_keys().collect();
+    assert_eq!(
+        packages, deployed,
+        "[workspace.metadata.lambda.build] packages must be exactly the deployed functions"
+    );
+    for (id, resource) in entries(&template["Resources"]) {
+        if str_of(&resource["Type"]) == "AWS::Serverless::Function" {
+            assert_eq!(
+                str_of(&resource["Metadata"]["BuildMethod"]),
+                "rust-cargolambda",
+                "{}: built by cargo lambda like the others",
+                str_of(id)
+            );
+        }
+    }
+}
+
 #[test]
 fn every_function_runs_with_what_its_crate_needs_and_nothing_else() {
     let template = template();

@@ -161,8 +161,8 @@ impl Bench {
     /// The report: what was measured how, and the table.
     pub fn report(&self) -> String {
         let mut report = format!(
-            "x86_64 release binaries (fat LTO), AWS Lambda Runtime API emulator, moto and the dev Scalekit server on 127.0.0.1; \
-             {} warm invocations, {} cold starts per function.\n\n{}",
+            "x86_64 release binaries (fat LTO), AWS Lambda Runtime API emulator, moto (its connections kept alive by a front, as \
+             AWS's endpoints keep them) and the dev Scalekit server on 127.0.0.1; {} warm invocations, {} cold starts per function.\n\n{}",
             self.options.iterations,
             self.options.cold_starts,
             self.table.render()

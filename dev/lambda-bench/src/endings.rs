@@ -70,6 +70,7 @@ async fn one(
         case: delivery.case(),
         handler_cpu: None,
         handler_target: None,
+        process_target: None,
     };
     let (_, counts) = warm::invocations(bench, &mut container, plan, async |bench: &mut Bench| {
         prepared(bench, login, callback, delivery).await

@@ -2,7 +2,8 @@
 //! calls of every function binary, measured the way Lambda runs them: each release binary is
 //! started as a process with Lambda's environment and talks to a Runtime API emulator on
 //! 127.0.0.1; Scalekit is the dev server (its own request counters), AWS is moto behind a proxy
-//! that counts calls by operation. Prints one Markdown table. Run it through `./dev/bench`,
+//! that counts calls by operation and a front that keeps connections alive as AWS's endpoints
+//! do. Prints one Markdown table. Run it through `./dev/bench`,
 //! which builds the binaries and starts moto.
 
 mod bench;
@@ -10,6 +11,7 @@ mod cli;
 mod counts;
 mod emulator;
 mod flow;
+mod keep_alive;
 mod procfs;
 mod proxy;
 mod report;
@@ -54,6 +56,12 @@ fn measure(options: Options) -> ExitCode {
     // log capture then stays off.
     std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::sink);
+    // Everything in this process (the stand-ins' setup, the in-process handlers, the proxies in
+    // front of each function) reaches moto through the keep-alive front.
+    if let Err(error) = keep_alive_front() {
+        eprintln!("lambda-bench: {error:#}");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,6 +82,16 @@ fn measure(options: Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the keep-alive front for moto (`AWS_ENDPOINT_URL`) and points `AWS_ENDPOINT_URL` at
+/// it. Called before any other thread reads the environment.
+fn keep_alive_front() -> Result<()> {
+    let moto = std::env::var("AWS_ENDPOINT_URL")
+        .context("AWS_ENDPOINT_URL is not set: run ./dev/bench, which starts moto")?;
+    let front = keep_alive::start(stack::socket_addr(&moto)?)?;
+    std::env::set_var("AWS_ENDPOINT_URL", front);
+    Ok(())
 }
 
 /// Every scenario, each adding its rows to the table.

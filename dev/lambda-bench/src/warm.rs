@@ -25,6 +25,8 @@ pub struct Plan<'a> {
     /// The in-process handler CPU of the same request, if measured.
     pub handler_cpu: Option<&'a [Duration]>,
     pub handler_target: Option<Duration>,
+    /// The target for the process CPU per warm invocation, if it has one.
+    pub process_target: Option<Duration>,
 }
 
 /// Login: the same event every time.
@@ -38,6 +40,7 @@ pub async fn login(bench: &mut Bench, handler: &HandlerCpu) -> Result<Watched> {
             case: "",
             handler_cpu: Some(&handler.login),
             handler_target: Some(Duration::from_micros(50)),
+            process_target: None,
         },
         condition: "",
         aws: &[],
@@ -61,6 +64,8 @@ pub async fn callback(
         case: "",
         handler_cpu: Some(&handler.callback),
         handler_target: Some(Duration::from_micros(300)),
+        // Issue #15.
+        process_target: Some(Duration::from_micros(400)),
     };
     let mut browser = None;
     let (last, counts) = invocations(bench, &mut callback, plan, async |bench: &mut Bench| {
@@ -106,6 +111,7 @@ pub async fn session(bench: &mut Bench, handler: &HandlerCpu, event: &Value) -> 
             case: "",
             handler_cpu: Some(&handler.session),
             handler_target: None,
+            process_target: None,
         },
         condition: ", access token valid",
         // The target stays 0: the issue asks for none; the note says why there is one.
@@ -192,11 +198,19 @@ pub async fn invocations(
         format!("warm invocation latency at the Runtime API{case}, stand-ins on loopback, median / p95 (n={n})"),
         median_p95(&latency),
     );
-    bench.table.info(
-        &name,
-        format!("process CPU per warm invocation{case}: handler + runtime client + JSON log line, median / p95"),
-        median_p95(&cpu),
+    let measure = format!(
+        "process CPU per warm invocation{case}: handler + runtime client + JSON log line, median / p95"
     );
+    match plan.process_target {
+        Some(target) => bench.table.target(
+            &name,
+            measure,
+            median_p95(&cpu),
+            format!("≤ {}", duration(target)),
+            quantile(&cpu, 0.5) <= target,
+        ),
+        None => bench.table.info(&name, measure, median_p95(&cpu)),
+    }
     let Some(handler_cpu) = plan.handler_cpu else {
         return Ok((last, counts));
     };
