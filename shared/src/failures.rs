@@ -8,7 +8,7 @@ use lambda_http::http::StatusCode;
 use crate::http::ApiError;
 use crate::scalekit::{IdpError, OAuthError, TokenError};
 use crate::secret_cache::SecretError;
-use crate::session::{StoreError, TransactionError, Unavailable};
+use crate::session::{SessionError, StoreError, TransactionError, Unavailable};
 use crate::telemetry::Chain;
 
 // Requests we refuse ------------------------------------------------------------------------
@@ -168,6 +168,14 @@ pub fn transaction(error: &TransactionError) -> ApiError {
 }
 
 // Dependencies failing ----------------------------------------------------------------------
+
+/// What a failed session check answers: `401 signed_out`, or why it could not decide.
+pub fn session(error: &SessionError) -> ApiError {
+    match error {
+        SessionError::SignedOut => SIGNED_OUT,
+        SessionError::Unavailable(cause) => session_unavailable(cause),
+    }
+}
 
 /// Why the session check could not decide (the session may be fine, its cookies are kept).
 pub fn session_unavailable(cause: &Unavailable) -> ApiError {

@@ -5,7 +5,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http;
-use shared::session::{authenticate, Refresh, SessionError};
+use shared::session::{authenticate, Refresh};
 use shared::{failures, App};
 
 /// Reads and rotates sessions.
@@ -32,14 +32,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             signed_in.apply_cookies(&mut response);
             response
         }
-        Err(error) => {
-            let api = match &error {
-                SessionError::SignedOut => failures::SIGNED_OUT,
-                SessionError::Unavailable(cause) => failures::session_unavailable(cause),
-            };
-            let mut response = api.to_response(&req);
-            error.apply_cookies(&mut response);
-            response
-        }
+        Err(error) => error.to_response(&req),
     }
 }

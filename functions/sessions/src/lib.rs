@@ -41,15 +41,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match answer(app, &req).await {
         Ok(response) => response,
         Err(Failed::Api(error)) => error.to_response(&req),
-        Err(Failed::Session(error)) => {
-            let api = match &error {
-                SessionError::SignedOut => failures::SIGNED_OUT,
-                SessionError::Unavailable(cause) => failures::session_unavailable(cause),
-            };
-            let mut response = api.to_response(&req);
-            error.apply_cookies(&mut response);
-            response
-        }
+        Err(Failed::Session(error)) => error.to_response(&req),
     }
 }
 

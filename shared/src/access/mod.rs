@@ -154,15 +154,7 @@ pub async fn identify(
 pub async fn require(app: &App, req: &Request, rule: &Require) -> Result<Identity, Response<Body>> {
     let identity = match identify(app, &Credentials::of_request(req), Refresh::IfNeeded).await {
         Ok(identity) => identity,
-        Err(Unidentified::SignedOut(error)) => {
-            let api = match &error {
-                SessionError::SignedOut => failures::SIGNED_OUT,
-                SessionError::Unavailable(cause) => failures::session_unavailable(cause),
-            };
-            let mut response = api.to_response(req);
-            error.apply_cookies(&mut response);
-            return Err(response);
-        }
+        Err(Unidentified::SignedOut(error)) => return Err(error.to_response(req)),
         Err(Unidentified::InvalidToken(_)) => {
             let mut response = failures::INVALID_TOKEN.to_response(req);
             response.headers_mut().insert(

@@ -19,6 +19,7 @@ use super::cookies::{access_token_cookie, session_cookie_removals};
 use super::record::{session_key, SessionRecord};
 use super::store::{RotationOutcome, SessionStore, StoreError};
 use crate::access::Credentials;
+use crate::failures;
 use crate::http;
 use crate::metrics::{self, Count};
 use crate::redacted::{AccessToken, SessionId};
@@ -132,6 +133,14 @@ impl SessionError {
                 http::set_cookie(response, &cookie);
             }
         }
+    }
+
+    /// The JSON answer of an API route ([`failures::session`]), clearing the cookies when
+    /// signed out.
+    pub fn to_response(&self, req: &Request) -> Response<Body> {
+        let mut response = failures::session(self).to_response(req);
+        self.apply_cookies(&mut response);
+        response
     }
 }
 
