@@ -181,14 +181,16 @@ pub fn dependency(dependency: Dependency, elapsed: Duration, succeeded: bool) {
     }
 }
 
-/// Times `call` as one call to `dependency`.
+/// Times `call` as one call to `dependency`; `failed` says whether its result counts against
+/// the dependency (an answer that refuses the request is the dependency working).
 pub async fn timed<T, E>(
     dependency: Dependency,
     call: impl std::future::Future<Output = Result<T, E>>,
+    failed: impl FnOnce(&Result<T, E>) -> bool,
 ) -> Result<T, E> {
     let started = std::time::Instant::now();
     let result = call.await;
-    self::dependency(dependency, started.elapsed(), result.is_ok());
+    self::dependency(dependency, started.elapsed(), !failed(&result));
     result
 }
 

@@ -104,6 +104,19 @@ impl IdpError {
         }
     }
 
+    /// Whether this counts against Scalekit's availability (metrics, alarms): no answer, a server
+    /// error, or an answer we cannot use. A refusal (an OAuth error or other 4xx: a revoked
+    /// refresh token, a replayed code, a rotated secret) is Scalekit working.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Timeout
+            | Self::Unreachable(_)
+            | Self::TooLarge { .. }
+            | Self::InvalidResponse(_) => true,
+            Self::OAuth { status, .. } | Self::Status { status } => *status >= 500,
+        }
+    }
+
     pub(crate) fn from_reqwest(error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::Timeout
@@ -163,7 +176,34 @@ impl OAuthError {
 
 #[cfg(test)]
 mod tests {
-    use super::OAuthError;
+    use super::{IdpError, OAuthError};
+
+    #[test]
+    fn only_an_unusable_answer_counts_against_scalekit_a_refusal_does_not() {
+        let oauth = |status, error| IdpError::OAuth {
+            status,
+            error,
+            description: None,
+        };
+        // Scalekit working: it refused a revoked refresh token, a replayed code, an old secret.
+        for refusal in [
+            oauth(400, OAuthError::InvalidGrant),
+            oauth(401, OAuthError::InvalidClient),
+            IdpError::Status { status: 404 },
+        ] {
+            assert!(!refusal.is_outage(), "{refusal}");
+        }
+        // Scalekit failing: the ScalekitErrorsAlarm's business.
+        for outage in [
+            IdpError::Timeout,
+            oauth(503, OAuthError::parse("temporarily_unavailable")),
+            IdpError::Status { status: 502 },
+            IdpError::TooLarge { limit: 1 },
+            IdpError::InvalidResponse("not JSON"),
+        ] {
+            assert!(outage.is_outage(), "{outage}");
+        }
+    }
 
     #[test]
     fn oauth_error_codes_round_trip_and_unknown_ones_are_kept_truncated() {

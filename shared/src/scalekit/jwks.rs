@@ -168,6 +168,7 @@ impl JwksCache {
         let keys = crate::metrics::timed(
             crate::metrics::Dependency::ScalekitKeys,
             fetch(http, &self.url),
+            Result::is_err,
         )
         .await
         .map_err(TokenError::KeysUnavailable)?;

@@ -86,7 +86,16 @@ async fn call(
     token: &AccessToken,
 ) -> Result<Answer<(reqwest::StatusCode, Vec<u8>)>, IdpError> {
     let dependency = crate::metrics::Dependency::ScalekitApi;
-    crate::metrics::timed(dependency, call_untimed(request, token)).await
+    crate::metrics::timed(
+        dependency,
+        call_untimed(request, token),
+        |result| match result {
+            Ok(Some((status, _))) => status.is_server_error(),
+            Ok(None) => false,
+            Err(error) => error.is_outage(),
+        },
+    )
+    .await
 }
 
 async fn call_untimed(

@@ -78,7 +78,10 @@ pub(crate) async fn request(
     form: &[(&str, &str)],
 ) -> Result<TokenSet, IdpError> {
     let dependency = crate::metrics::Dependency::ScalekitToken;
-    crate::metrics::timed(dependency, request_untimed(http, url, form)).await
+    crate::metrics::timed(dependency, request_untimed(http, url, form), |result| {
+        result.as_ref().is_err_and(IdpError::is_outage)
+    })
+    .await
 }
 
 async fn request_untimed(
