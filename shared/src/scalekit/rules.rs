@@ -61,7 +61,8 @@ impl TokenKind {
     fn check(self, claims: &Map<String, Value>) -> Result<(), TokenError> {
         let has = |name: &str| claims.contains_key(name);
         let wrong = match self {
-            Self::Id => has("scope") || has("scopes"),
+            // `events` marks a logout token, which has no nonce either (BCL 1.0 section 2.4).
+            Self::Id => has("scope") || has("scopes") || has("events"),
             Self::Access => {
                 if ["nonce", "at_hash", "c_hash"].into_iter().any(has) {
                     return Err(TokenError::WrongKind(self.name()));

@@ -58,6 +58,26 @@ async fn a_real_access_token_is_refused_where_an_id_token_is_expected() {
 }
 
 #[tokio::test]
+async fn a_logout_token_is_refused_where_an_id_token_is_expected() {
+    // A logout token has no nonce, like a refreshed ID token: only its `events` claim tells them
+    // apart (OIDC Back-Channel Logout 1.0 section 2.4), whatever its header's `typ`.
+    let idp = start().await;
+    let client = client_for(&idp);
+    for typ in [json!(null), json!("JWT")] {
+        let logout_token =
+            idp.mint_logout_token_with_header(json!({ "typ": typ }), json!({"sub": "usr_bob"}));
+        assert_eq!(
+            client
+                .verify_refreshed_id_token(&IdToken::new(&logout_token), "usr_bob")
+                .await
+                .unwrap_err()
+                .to_string(),
+            TokenError::WrongKind("an ID token").to_string()
+        );
+    }
+}
+
+#[tokio::test]
 async fn real_id_and_access_tokens_are_refused_as_idp_initiated_login_tokens() {
     let idp = start().await;
     let client = client_for(&idp);
