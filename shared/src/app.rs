@@ -94,7 +94,7 @@ impl App {
     }
 
     /// Starts, in the background, the reads the first request will need (the session secret, the
-    /// client secret, and the signing keys when the function's [`Needs`] say it verifies tokens),
+    /// client and webhook secrets where configured, and the signing keys when the function's [`Needs`] say it verifies tokens),
     /// so their TLS handshakes overlap with the rest of the cold start. A failure here is only
     /// logged: the request retries it. Each read gets [`PREFETCH_TIMEOUT`]: a read stuck on a
     /// stalled network would otherwise hold its cache's lock, and the first request would queue
@@ -117,6 +117,9 @@ impl App {
         prefetch("session secret", self.session_keys.get());
         if let Some(client_secret) = &self.client_secret {
             prefetch("client secret", client_secret.get());
+        }
+        if let Some(webhook_secret) = &self.webhook_secret {
+            prefetch("webhook secret", webhook_secret.get());
         }
         if self.config.needs.signing_keys {
             prefetch("signing keys", self.scalekit.prefetch_keys());

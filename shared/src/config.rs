@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::access::RoutePolicies;
 use crate::return_to::safe_return_to;
 use crate::scalekit::ScalekitSettings;
+use crate::secret_cache::SecretKind;
+use crate::webhook::WebhookSecret;
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -208,7 +210,7 @@ impl Config {
                 None,
             )?;
             if let SecretSetting::Value(value) = &setting {
-                if crate::webhook::WebhookSecret::parse(value).is_none() {
+                if <WebhookSecret as SecretKind>::parse(value, None).is_err() {
                     return Err(ConfigError::Invalid {
                         name: "SCALEKIT_WEBHOOK_SECRET",
                         reason: "must be the whsec_... signing secret from the Scalekit dashboard",

@@ -106,7 +106,7 @@ impl SecretKind for SessionKeys {
 }
 
 /// A bare secret string, or `{"<field>": "..."}`.
-fn json_field(raw: &str, field: &str) -> Result<String, &'static str> {
+pub(crate) fn json_field(raw: &str, field: &str) -> Result<String, &'static str> {
     let trimmed = raw.trim();
     if !trimmed.starts_with('{') {
         return Ok(trimmed.to_owned());

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::crypto::constant_time_eq;
-use crate::secret_cache::SecretKind;
+use crate::secret_cache::{json_field, SecretKind};
 use crate::session::Ending;
 
 /// How far a webhook's timestamp may be from now, either way (Scalekit's SDKs: 5 minutes).
@@ -39,13 +39,6 @@ fn key_of(secret: &str) -> Option<hmac::Key> {
 }
 
 impl WebhookSecret {
-    /// A `whsec_...` secret.
-    pub fn parse(secret: &str) -> Option<Self> {
-        Some(Self {
-            keys: vec![key_of(secret)?],
-        })
-    }
-
     /// Verifies a delivery (see the module documentation); `now` in Unix seconds.
     pub fn verify(&self, delivery: &Delivery<'_>, now: i64) -> Result<(), WebhookError> {
         let (Some(id), Some(timestamp), Some(signatures)) =
@@ -98,20 +91,15 @@ impl SecretKind for WebhookSecret {
     const READS_PREVIOUS: bool = true;
 
     fn parse(raw: &str, previous: Option<&str>) -> Result<Self, &'static str> {
-        let current = key_of(&json_or_bare(raw, "webhook_secret"))
+        let current = key_of(&json_field(raw, "webhook_secret")?)
             .ok_or("the webhook secret must be whsec_ followed by base64")?;
-        let previous = previous.and_then(|old| key_of(&json_or_bare(old, "webhook_secret")));
+        let previous = previous
+            .and_then(|old| json_field(old, "webhook_secret").ok())
+            .and_then(|old| key_of(&old));
         Ok(Self {
             keys: std::iter::once(current).chain(previous).collect(),
         })
     }
-}
-
-fn json_or_bare(raw: &str, field: &str) -> String {
-    serde_json::from_str::<Value>(raw)
-        .ok()
-        .and_then(|v| v.get(field).and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| raw.trim().to_owned())
 }
 
 /// What a webhook delivery carries: its three headers and the raw body.
@@ -238,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_delivery_signed_as_the_sdks_sign_verifies_and_any_change_is_refused() {
-        let secret = WebhookSecret::parse(SECRET).unwrap();
+        let secret = <WebhookSecret as SecretKind>::parse(SECRET, None).unwrap();
         let body = r#"{"type":"user.logout"}"#;
         let ts = NOW.to_string();
         let good = sign(SECRET, "msg_1", &ts, body);
@@ -306,8 +294,30 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_is_read_bare_or_as_json_like_the_other_secrets() {
+        let json = format!(r#"{{"webhook_secret": "{SECRET}"}}"#);
+        for raw in [SECRET, json.as_str()] {
+            assert!(
+                <WebhookSecret as SecretKind>::parse(raw, None).is_ok(),
+                "{raw}"
+            );
+        }
+        for raw in [
+            r#"{"client_secret": "whsec_MfKQ9r8G"}"#,
+            "{not json",
+            "whsec_",
+            "secret",
+        ] {
+            assert!(
+                <WebhookSecret as SecretKind>::parse(raw, None).is_err(),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
     fn the_timestamp_must_be_within_five_minutes_either_way() {
-        let secret = WebhookSecret::parse(SECRET).unwrap();
+        let secret = <WebhookSecret as SecretKind>::parse(SECRET, None).unwrap();
         let body = "{}";
         for (offset, expected) in [
             (-TOLERANCE_SECS, Ok(())),

@@ -13,8 +13,8 @@ use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http;
 use shared::metrics::{self, Count};
-use shared::scalekit::{unix_now, LogoutToken, TokenError, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE};
-use shared::session::{end_sessions, Ending, Unavailable};
+use shared::scalekit::{LogoutToken, TokenError, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE};
+use shared::session::{end_sessions_once, Ending, Unavailable};
 use shared::{failures, App};
 
 /// Verifies tokens and ends sessions.
@@ -87,16 +87,8 @@ fn logout_token(body: &[u8]) -> Option<String> {
 /// for as long as the token's `iat` is accepted, and forgotten again if ending fails, so that
 /// Scalekit's retry is not taken for a replay.
 async fn end(app: &App, logout: &LogoutToken) -> Result<Option<usize>, Unavailable> {
-    let sessions = app.sessions();
     let marker = format!("logout-token:{}", logout.token_id);
     let until = logout.issued_at + LOGOUT_TOKEN_MAX_AGE + 2 * LEEWAY_SECS;
-    if !sessions
-        .remember_once(&marker, unix_now(), until)
-        .await
-        .map_err(Unavailable::Store)?
-    {
-        return Ok(None);
-    }
     let ending = match (&logout.session_id, &logout.subject) {
         (Some(session_id), user_id) => Ending::ScalekitSession {
             session_id: session_id.clone(),
@@ -108,15 +100,7 @@ async fn end(app: &App, logout: &LogoutToken) -> Result<Option<usize>, Unavailab
         // Verification requires one of them.
         (None, None) => return Ok(Some(0)),
     };
-    match end_sessions(app, &ending).await {
-        Ok(ended) => Ok(Some(ended)),
-        Err(cause) => {
-            if let Err(error) = sessions.forget(&marker).await {
-                tracing::warn!(%error, "logout token marker not forgotten");
-            }
-            Err(cause)
-        }
-    }
+    end_sessions_once(app, &marker, until, &ending).await
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use shared::config::Needs;
 use shared::http;
 use shared::metrics::{self, Count};
 use shared::scalekit::unix_now;
-use shared::session::{end_sessions, Unavailable};
+use shared::session::{end_sessions_once, Unavailable};
 use shared::webhook::{parse_event, Delivery, EventError, WebhookError};
 use shared::{failures, App};
 
@@ -128,33 +128,22 @@ enum Acted {
     Ended(usize),
 }
 
-/// Ends what the event ends, once per delivery id; the id is forgotten again if that fails, so
-/// that Scalekit's retry is not taken for a duplicate.
+/// Ends what the event ends, once per delivery id. An event that ends nothing is not remembered:
+/// answering it again changes nothing either.
 async fn act(
     app: &App,
     id: &str,
     ends: &Option<shared::session::Ending>,
 ) -> Result<Acted, Unavailable> {
-    let sessions = app.sessions();
-    let marker = format!("webhook:{id}");
-    let now = unix_now();
-    if !sessions
-        .remember_once(&marker, now, now + DEDUPE_SECS)
-        .await
-        .map_err(Unavailable::Store)?
-    {
-        return Ok(Acted::Duplicate);
-    }
     let Some(ending) = ends else {
         return Ok(Acted::Ended(0));
     };
-    match end_sessions(app, ending).await {
-        Ok(ended) => Ok(Acted::Ended(ended)),
-        Err(cause) => {
-            if let Err(error) = sessions.forget(&marker).await {
-                tracing::warn!(%error, "webhook marker not forgotten");
-            }
-            Err(cause)
-        }
-    }
+    let marker = format!("webhook:{id}");
+    let until = unix_now() + DEDUPE_SECS;
+    Ok(
+        match end_sessions_once(app, &marker, until, ending).await? {
+            Some(ended) => Acted::Ended(ended),
+            None => Acted::Duplicate,
+        },
+    )
 }

@@ -6,6 +6,7 @@
 use super::check::load_session;
 use super::store::{Hint, Hinted};
 use super::{SessionError, SessionRecord, Unavailable};
+use crate::scalekit::unix_now;
 use crate::App;
 
 /// Which of our sessions to end.
@@ -112,6 +113,35 @@ async fn open(app: &App, key: &str) -> Result<Option<SessionRecord>, Unavailable
             Ok(None)
         }
         Err(SessionError::Unavailable(cause)) => Err(cause),
+    }
+}
+
+/// [`end_sessions`] once per `marker` (a logout token's `jti`, a webhook's id), remembered until
+/// `until` (seconds since the epoch): `None` when the marker is already remembered, a replay or a
+/// redelivery. The marker is forgotten again if ending fails, so that the sender's retry is not
+/// taken for a replay.
+pub async fn end_sessions_once(
+    app: &App,
+    marker: &str,
+    until: i64,
+    ending: &Ending,
+) -> Result<Option<usize>, Unavailable> {
+    let sessions = app.sessions();
+    if !sessions
+        .remember_once(marker, unix_now(), until)
+        .await
+        .map_err(Unavailable::Store)?
+    {
+        return Ok(None);
+    }
+    match end_sessions(app, ending).await {
+        Ok(ended) => Ok(Some(ended)),
+        Err(cause) => {
+            if let Err(error) = sessions.forget(marker).await {
+                tracing::warn!(%error, "replay marker not forgotten: a retry will be taken for a replay");
+            }
+            Err(cause)
+        }
     }
 }
 
