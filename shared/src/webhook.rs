@@ -138,8 +138,6 @@ pub enum WebhookError {
 /// A verified webhook event, as far as this product reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// `id` (`evt_...`).
-    pub id: String,
     /// `type` (`user.logout`, ...).
     pub kind: String,
     /// The sessions it ends, if it ends any.
@@ -177,7 +175,6 @@ pub fn parse_event(body: &[u8]) -> Result<Event, EventError> {
             .map(str::to_owned)
     };
     let kind = text("/type").ok_or(EventError::NotAnEvent)?;
-    let id = text("/id").unwrap_or_default();
     let required = |pointer: &str| text(pointer).ok_or(EventError::NotAnEvent);
     let ends = match kind.as_str() {
         "user.logout" => Some(Ending::ScalekitSession {
@@ -193,7 +190,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, EventError> {
         }),
         _ => None,
     };
-    Ok(Event { id, kind, ends })
+    Ok(Event { kind, ends })
 }
 
 #[cfg(test)]
