@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::redacted::ClientSecret;
 use crate::scalekit::{IdpError, OAuthError};
@@ -40,20 +41,25 @@ where
     }
 }
 
+/// How long a page waits for an organization's display name before showing its id instead.
+const ORGANIZATION_NAME_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// An organization's display name for a page, best effort: `None` (logged) when Scalekit cannot
-/// say now; the page shows the organization id instead.
+/// say within [`ORGANIZATION_NAME_TIMEOUT`]; the page shows the organization id instead, and
+/// the next pages do too for a while without asking.
 pub async fn organization_name(app: &crate::App, organization_id: &str) -> Option<String> {
-    let answer = with_client_secret(app.client_secret(), |secret| async move {
+    let lookup = with_client_secret(app.client_secret(), |secret| async move {
         app.scalekit
             .organization_name(&secret, organization_id)
             .await
-    })
-    .await;
-    match answer {
-        Ok(name) => name,
-        Err(error) => {
-            tracing::warn!(error = %crate::telemetry::Chain(&error), "organization name unavailable");
-            None
+    });
+    match tokio::time::timeout(ORGANIZATION_NAME_TIMEOUT, lookup).await {
+        Ok(Ok(name)) => return name,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %crate::telemetry::Chain(&error), "organization name unavailable")
         }
+        Err(_) => tracing::warn!("organization name unavailable: Scalekit did not answer in time"),
     }
+    app.scalekit.organization_name_unavailable(organization_id);
+    None
 }

@@ -142,7 +142,7 @@ pub enum Endpoint {
     Organization,
 }
 
-/// A fault injected into token or key responses, active from [`DevScalekit::misbehave`] until
+/// A fault injected into token, key or management-API responses, active from [`DevScalekit::misbehave`] until
 /// [`DevScalekit::clear_misbehaviour`].
 ///
 /// Faults of different kinds combine; a second fault of the same kind replaces the first.
@@ -157,6 +157,9 @@ pub enum Misbehaviour {
     TokenNotJson,
     /// The token endpoint sleeps this long before answering.
     TokenDelay(Duration),
+    /// The management API (`/api/v1/...`: organizations, session revocations) sleeps this long
+    /// before answering.
+    ApiDelay(Duration),
     /// The token endpoint does its work at once (a refresh token is spent) but sends the answer
     /// only after this long: a slow network or a slow Scalekit, as a refresh-race winner sees it.
     TokenSlowResponse(Duration),
@@ -313,6 +316,7 @@ impl DevScalekit {
             Misbehaviour::TokenStatus(status, body) => faults.token_status = Some((status, body)),
             Misbehaviour::TokenNotJson => faults.token_not_json = true,
             Misbehaviour::TokenDelay(delay) => faults.token_delay = Some(delay),
+            Misbehaviour::ApiDelay(delay) => faults.api_delay = Some(delay),
             Misbehaviour::TokenSlowResponse(delay) => faults.token_slow_response = Some(delay),
             Misbehaviour::TokenEndlessBody => faults.token_endless_body = true,
             Misbehaviour::KeysDown => faults.keys_down = true,

@@ -231,6 +231,7 @@ pub(crate) struct Faults {
     pub(crate) token_status: Option<(u16, Value)>,
     pub(crate) token_not_json: bool,
     pub(crate) token_delay: Option<Duration>,
+    pub(crate) api_delay: Option<Duration>,
     pub(crate) token_slow_response: Option<Duration>,
     pub(crate) token_endless_body: bool,
     pub(crate) keys_down: bool,

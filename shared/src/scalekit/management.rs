@@ -183,14 +183,19 @@ fn segment(id: &str) -> String {
 }
 
 /// Organization display names, kept for a while: they change rarely, and the profile page asks
-/// on every view.
+/// on every view. A lookup that failed is remembered too, for less long, so that a slow Scalekit
+/// does not hold up every view.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
+    /// Organization id → its name (`None`: it has none, or the lookup failed) and when that
+    /// stops being used.
     names: std::sync::Mutex<std::collections::HashMap<String, (Option<String>, Instant)>>,
 }
 
 /// How long a display name is kept.
 const NAME_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a failed lookup is remembered before the next view asks again.
+const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(60);
 /// At most this many names are kept (an environment with more organizations re-reads some).
 const MAX_NAMES: usize = 1024;
 
@@ -199,18 +204,27 @@ impl NameCache {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         names
             .get(organization_id)
-            .filter(|(_, read_at)| read_at.elapsed() < NAME_TTL)
+            .filter(|(_, until)| Instant::now() < *until)
             .map(|(name, _)| name.clone())
     }
 
     pub(crate) fn put(&self, organization_id: &str, name: Option<String>) {
+        self.keep(organization_id, name, NAME_TTL);
+    }
+
+    pub(crate) fn put_failed(&self, organization_id: &str) {
+        self.keep(organization_id, None, FAILED_LOOKUP_TTL);
+    }
+
+    fn keep(&self, organization_id: &str, name: Option<String>, ttl: Duration) {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         if names.len() >= MAX_NAMES {
-            names.retain(|_, (_, read_at)| read_at.elapsed() < NAME_TTL);
+            let now = Instant::now();
+            names.retain(|_, (_, until)| now < *until);
             if names.len() >= MAX_NAMES {
                 names.clear();
             }
         }
-        names.insert(organization_id.to_owned(), (name, Instant::now()));
+        names.insert(organization_id.to_owned(), (name, Instant::now() + ttl));
     }
 }

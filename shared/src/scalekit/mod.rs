@@ -249,6 +249,12 @@ impl ScalekitClient {
         Ok(name)
     }
 
+    /// Remembers for a while that `organization_id`'s name could not be read, so that the next
+    /// pages show its id without asking again.
+    pub fn organization_name_unavailable(&self, organization_id: &str) {
+        self.organization_names.put_failed(organization_id);
+    }
+
     /// Runs one management-API call with the client-credentials token, cached until it expires;
     /// a token Scalekit no longer accepts is replaced once.
     async fn with_management_token<T, F, Fut>(

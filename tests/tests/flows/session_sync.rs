@@ -497,6 +497,30 @@ async fn users_see_their_own_sessions_and_end_one_on_another_device() {
 }
 
 #[tokio::test]
+async fn a_slow_organizations_api_costs_the_session_list_its_names_not_its_answer() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    // Slower than any client timeout: Scalekit hanging, as production's slow dependencies are.
+    app.stack
+        .idp
+        .misbehave(Misbehaviour::ApiDelay(std::time::Duration::from_secs(8)));
+    let listed = my_sessions(&app, &mut alice).await;
+    assert_eq!(listed[0]["organizationId"], "org_acme");
+    assert_eq!(
+        listed[0]["organizationName"],
+        Value::Null,
+        "the id stands in"
+    );
+    let asked = app.stack.idp.requests(Endpoint::Organization);
+    assert_eq!(asked, 1);
+    // The failed lookup is remembered for a while: the next views do not wait for it again.
+    for _ in 0..2 {
+        assert_eq!(my_sessions(&app, &mut alice).await.len(), 1);
+    }
+    assert_eq!(app.stack.idp.requests(Endpoint::Organization), asked);
+}
+
+#[tokio::test]
 async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;

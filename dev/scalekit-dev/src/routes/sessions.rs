@@ -20,11 +20,10 @@ pub(crate) async fn revoke_user_sessions(
     Path(user_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    shared.count(Endpoint::RevokeSessions);
-    let now = now();
-    if !authenticated(&shared, &headers, now) {
-        return unauthenticated();
-    }
+    let now = match admit(&shared, &headers, Endpoint::RevokeSessions).await {
+        Ok(now) => now,
+        Err(refused) => return refused,
+    };
     let ended = shared.state().end_sign_ins(|s| s.user_id == user_id);
     let revoked: Vec<Value> = ended.iter().map(|s| revoked_details(s, now)).collect();
     json_response(
@@ -38,11 +37,10 @@ pub(crate) async fn revoke_session(
     Path(session_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    shared.count(Endpoint::RevokeSessions);
-    let now = now();
-    if !authenticated(&shared, &headers, now) {
-        return unauthenticated();
-    }
+    let now = match admit(&shared, &headers, Endpoint::RevokeSessions).await {
+        Ok(now) => now,
+        Err(refused) => return refused,
+    };
     let ended = shared.state().end_sign_ins(|s| s.session_id == session_id);
     match ended.first() {
         Some(sign_in) => json_response(
@@ -62,9 +60,8 @@ pub(crate) async fn organization(
     Path(organization_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    shared.count(Endpoint::Organization);
-    if !authenticated(&shared, &headers, now()) {
-        return unauthenticated();
+    if let Err(refused) = admit(&shared, &headers, Endpoint::Organization).await {
+        return refused;
     }
     match crate::users::ORGS
         .iter()
@@ -79,6 +76,23 @@ pub(crate) async fn organization(
             StatusCode::NOT_FOUND,
             &json!({"code": 5, "message": "organization not found"}),
         ),
+    }
+}
+
+/// What every management-API call does first: counts it, waits out an injected
+/// [`crate::Misbehaviour::ApiDelay`], and requires a client-credentials token; the time, in
+/// seconds, or the refusal to send.
+async fn admit(shared: &Shared, headers: &HeaderMap, endpoint: Endpoint) -> Result<u64, Response> {
+    shared.count(endpoint);
+    let delay = shared.state().faults.api_delay;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let now = now();
+    if authenticated(shared, headers, now) {
+        Ok(now)
+    } else {
+        Err(unauthenticated())
     }
 }
 
