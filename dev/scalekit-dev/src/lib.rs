@@ -301,6 +301,12 @@ impl DevScalekit {
         self.shared.state().client_secret = Box::leak(secret.to_owned().into_boxed_str());
     }
 
+    /// Stops accepting every client-credentials access token issued so far, as when they expire:
+    /// the next management-API call needs a new one.
+    pub fn forget_api_tokens(&self) {
+        self.shared.state().api_tokens.clear();
+    }
+
     /// Activates a fault for every following request until [`Self::clear_misbehaviour`].
     pub fn misbehave(&self, m: Misbehaviour) {
         // Generated before taking the lock: RSA key generation takes a few milliseconds.

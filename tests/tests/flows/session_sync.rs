@@ -577,11 +577,24 @@ async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
 async fn signing_out_everywhere_survives_a_rotated_client_secret() {
     let app = TestApp::spawn().await;
     let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    // The sessions container reads, and caches, the secret of the day (and a management token:
+    // the list asks for the organization's name).
+    assert_eq!(my_sessions(&app, &mut alice).await.len(), 1);
     app.stack
         .rotate_client_secret("rotated-client-secret-0123456789")
         .await;
+    // Its management token expires: the revocation needs a new one, with the client secret.
+    app.stack.idp.forget_api_tokens();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await; // past the re-read rate limit
+    let token_calls = app.stack.idp.requests(Endpoint::Token);
+
     assert_eq!(delete(&app, &mut alice, "/api/sessions", &[]).await, 204);
     assert!(app.stack.idp.sign_ins().is_empty());
+    assert_eq!(
+        app.stack.idp.requests(Endpoint::Token) - token_calls,
+        2,
+        "the old secret refused, the retry with the re-read one"
+    );
 }
 
 #[tokio::test]
