@@ -3,7 +3,7 @@
 //! and never carrying a user id, organization id, token or code.
 
 use flow_tests::gateway::request;
-use flow_tests::{logs, Browser};
+use flow_tests::logs;
 use lambda_http::http::Method;
 use scalekit_dev::DevScalekit;
 use serde_json::{json, Value};
@@ -55,18 +55,7 @@ async fn what_users_do_is_counted_in_embedded_metric_format_and_no_line_names_an
     let body = DevScalekit::webhook_event("user.login", json!({}), None);
     let mut forged = app.stack.idp.sign_webhook(&body);
     forged.signature = "v1,AAAA".into();
-    let headers = forged.headers();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let response = flow_tests::gateway::send(
-        &gateway,
-        &mut Browser::new(),
-        Method::POST,
-        "/api/scalekit/webhook",
-        &headers,
-        body,
-    )
-    .await;
-    assert_eq!(response.status(), 401);
+    assert_eq!(app.deliver_webhook(&forged).await.0, 401);
 
     // Lines from every test in this process are captured: each expected one is there...
     for (metric, values) in [

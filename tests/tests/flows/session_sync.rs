@@ -13,7 +13,7 @@ use shared::scalekit::unix_now;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::session::session_key;
 
-use crate::support::TestApp;
+use crate::support::{Container, TestApp};
 
 /// Whether `browser`'s session still works (through `/api/session`, as the app's pages check).
 async fn signed_in(app: &TestApp, browser: &mut Browser) -> bool {
@@ -37,52 +37,6 @@ async fn sid_of(app: &TestApp, browser: &Browser) -> String {
         .find(|record| record.key == key)
         .and_then(|record| record.session_id)
         .expect("the record keeps Scalekit's sid")
-}
-
-async fn backchannel_logout(app: &TestApp, token: &str) -> (u16, String) {
-    let gateway = app.gateway();
-    let body = format!("logout_token={token}");
-    let response = send(
-        &gateway,
-        &mut Browser::new(),
-        Method::POST,
-        "/api/backchannel-logout",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body,
-    )
-    .await;
-    let cache = response
-        .headers()
-        .get("cache-control")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    assert_eq!(cache, "no-store");
-    (
-        response.status().as_u16(),
-        String::from_utf8_lossy(response.body()).into_owned(),
-    )
-}
-
-async fn deliver_webhook(app: &TestApp, webhook: &SignedWebhook) -> (u16, Value) {
-    let headers = webhook.headers();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    deliver_raw(app, &headers, webhook.body.clone()).await
-}
-
-async fn deliver_raw(app: &TestApp, headers: &[(&str, &str)], body: String) -> (u16, Value) {
-    let gateway = app.gateway();
-    let mut headers = headers.to_vec();
-    headers.push(("content-type", "application/json"));
-    let response = send(
-        &gateway,
-        &mut Browser::new(),
-        Method::POST,
-        "/api/scalekit/webhook",
-        &headers,
-        body,
-    )
-    .await;
-    (response.status().as_u16(), json(&response))
 }
 
 /// alice twice (two browsers: Acme, then Globex), carol and bob once each.
@@ -119,16 +73,26 @@ async fn ending_a_sign_in_at_scalekit_ends_exactly_that_session_by_back_channel_
     let mut people = people(&app).await;
     assert_eq!(people.still_signed_in(&app).await, [true; 4]);
     let sid = sid_of(&app, &people.alice_acme).await;
+    // The authorizer's container has allowed her before.
+    let gateway = app.gateway();
+    let me = request(
+        &gateway,
+        &mut people.alice_acme,
+        Method::GET,
+        "/api/me",
+        &[],
+    )
+    .await;
+    assert_eq!(me.status(), 200);
 
     let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
-    let (status, _) = backchannel_logout(&app, &ended.logout_token).await;
+    let (status, _) = app.backchannel_logout(&ended.logout_token).await;
     assert_eq!(status, 200);
     assert_eq!(
         people.still_signed_in(&app).await,
         [false, true, true, true]
     );
     // The authorizer agrees at once.
-    let gateway = app.gateway();
     let me = request(
         &gateway,
         &mut people.alice_acme,
@@ -148,7 +112,7 @@ async fn a_logout_token_naming_only_the_user_ends_all_their_sessions_and_only_th
         .stack
         .idp
         .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
-    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
     assert_eq!(
         people.still_signed_in(&app).await,
         [false, false, true, true]
@@ -164,7 +128,7 @@ async fn a_logout_token_naming_only_the_scalekit_session_is_found_without_the_us
         .stack
         .idp
         .mint_logout_token(json!({"sid": sid, "sub": null}));
-    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
     assert_eq!(
         people.still_signed_in(&app).await,
         [true, true, false, true]
@@ -179,11 +143,12 @@ async fn a_replayed_logout_token_ends_nothing() {
         .stack
         .idp
         .mint_logout_token(json!({"sub": "usr_alice", "sid": null, "jti": "replayed-jti"}));
-    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
     assert!(!signed_in(&app, &mut alice).await);
 
+    // Replayed to another container of the function: the marker is in the table, not in memory.
     let mut again = app.signed_in("usr_alice", Some("org_acme")).await;
-    let (status, body) = backchannel_logout(&app, &token).await;
+    let (status, body) = Container::of(&app.stack).backchannel_logout(&token).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_request"), "{body}");
     assert!(
@@ -193,12 +158,32 @@ async fn a_replayed_logout_token_ends_nothing() {
 }
 
 #[tokio::test]
+async fn one_logout_token_sent_to_two_containers_at_once_is_taken_once() {
+    let app = TestApp::spawn().await;
+    let _alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    let other = Container::of(&app.stack);
+    let (here, there) = tokio::join!(
+        app.backchannel_logout(&token),
+        other.backchannel_logout(&token)
+    );
+    let mut statuses = [here.0, there.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{here:?} {there:?}");
+}
+
+#[tokio::test]
 async fn every_check_of_a_logout_token_refuses_and_ends_nothing() {
     let app = TestApp::spawn().await;
     let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
     let sid = sid_of(&app, &alice).await;
     let idp = &app.stack.idp;
-    let base = json!({"sid": sid, "sub": "usr_alice"});
+    // Every case carries the valid token's jti: a refusal that remembered it would make the
+    // valid token a replay at the end.
+    let base = json!({"sid": sid, "sub": "usr_alice", "jti": "jti-of-the-valid-token"});
     let patched = |patch: Value| {
         let mut claims = base.clone();
         for (name, value) in patch.as_object().unwrap() {
@@ -255,16 +240,15 @@ async fn every_check_of_a_logout_token_refuses_and_ends_nothing() {
         ("an empty token", String::new()),
     ];
     for (what, token) in cases {
-        let (status, body) = backchannel_logout(&app, &token).await;
+        let (status, body) = app.backchannel_logout(&token).await;
         assert_eq!(status, 400, "{what}: {body}");
         assert!(
             signed_in(&app, &mut alice).await,
             "{what} ended the session"
         );
     }
-    // A form without the field, or with it twice, and another method.
+    // A form without the field, or with it twice.
     let gateway = app.gateway();
-    let valid = patched(json!({}));
     for body in [
         String::from("token=x"),
         format!("logout_token={valid}&logout_token={valid}"),
@@ -282,7 +266,7 @@ async fn every_check_of_a_logout_token_refuses_and_ends_nothing() {
     }
     assert!(signed_in(&app, &mut alice).await);
     // The valid token still works: the refusals above remembered nothing.
-    assert_eq!(backchannel_logout(&app, &valid).await.0, 200);
+    assert_eq!(app.backchannel_logout(&valid).await.0, 200);
     assert!(!signed_in(&app, &mut alice).await);
 }
 
@@ -293,7 +277,7 @@ async fn a_signed_user_logout_webhook_ends_that_session_and_a_redelivery_is_a_du
     let sid = sid_of(&app, &people.alice_globex).await;
     let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
 
-    let (status, body) = deliver_webhook(&app, &ended.webhook).await;
+    let (status, body) = app.deliver_webhook(&ended.webhook).await;
     assert_eq!(
         (status, &body["received"], &body["ended"]),
         (200, &json!("user.logout"), &json!(1))
@@ -302,9 +286,34 @@ async fn a_signed_user_logout_webhook_ends_that_session_and_a_redelivery_is_a_du
         people.still_signed_in(&app).await,
         [true, false, true, true]
     );
-    // Scalekit retries with the same webhook-id: acknowledged, done once.
-    let (status, body) = deliver_webhook(&app, &ended.webhook).await;
+    // Scalekit retries with the same webhook-id, reaching another container: acknowledged,
+    // done once.
+    let (status, body) = Container::of(&app.stack)
+        .deliver_webhook(&ended.webhook)
+        .await;
     assert_eq!((status, &body["duplicate"]), (200, &json!(true)));
+}
+
+#[tokio::test]
+async fn one_webhook_delivered_to_two_containers_at_once_is_acted_on_once() {
+    let app = TestApp::spawn().await;
+    let people = people(&app).await;
+    let sid = sid_of(&app, &people.alice_globex).await;
+    let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
+    let other = Container::of(&app.stack);
+    let (here, there) = tokio::join!(
+        app.deliver_webhook(&ended.webhook),
+        other.deliver_webhook(&ended.webhook)
+    );
+    let duplicates = [&here, &there]
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["duplicate"] == json!(true))
+        .count();
+    let acted = [&here, &there]
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["ended"] == json!(1))
+        .count();
+    assert_eq!((acted, duplicates), (1, 1), "{here:?} {there:?}");
 }
 
 #[tokio::test]
@@ -348,13 +357,13 @@ async fn a_forged_stale_or_edited_webhook_is_refused_and_changes_nothing() {
     cases.push(("a forged signature", unsigned, body.clone()));
     for (what, headers, body) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let (status, answer) = deliver_raw(&app, &headers, body).await;
+        let (status, answer) = app.deliver_raw(&headers, body).await;
         assert_eq!(status, 401, "{what}: {answer}");
         assert_eq!(answer["error"], "invalid_signature", "{what}");
     }
     assert_eq!(people.still_signed_in(&app).await, [true; 4]);
     // The genuine delivery still acts: the refusals remembered nothing.
-    assert_eq!(deliver_webhook(&app, &good).await.0, 200);
+    assert_eq!(app.deliver_webhook(&good).await.0, 200);
     assert_eq!(
         people.still_signed_in(&app).await,
         [false, true, true, true]
@@ -369,14 +378,14 @@ async fn verified_webhooks_that_end_nothing_are_acknowledged_and_a_body_that_is_
     let idp = &app.stack.idp;
     let login =
         DevScalekit::webhook_event("user.login", json!({"user": {"id": "usr_alice"}}), None);
-    let (status, body) = deliver_webhook(&app, &idp.sign_webhook(&login)).await;
+    let (status, body) = app.deliver_webhook(&idp.sign_webhook(&login)).await;
     assert_eq!((status, &body["ended"]), (200, &json!(0)));
     for not_an_event in [
         "not json",
         r#"{"data": {}}"#,
         r#"{"type": "user.logout", "data": {}}"#,
     ] {
-        let (status, body) = deliver_webhook(&app, &idp.sign_webhook(not_an_event)).await;
+        let (status, body) = app.deliver_webhook(&idp.sign_webhook(not_an_event)).await;
         assert_eq!(
             (status, &body["error"]),
             (400, &json!("invalid_payload")),
@@ -395,7 +404,9 @@ async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only(
         json!({"user": {"id": "usr_alice"}, "organization": {"id": "org_acme"}}),
         Some("org_acme"),
     );
-    let (status, answer) = deliver_webhook(&app, &app.stack.idp.sign_webhook(&body)).await;
+    let (status, answer) = app
+        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
+        .await;
     assert_eq!((status, &answer["ended"]), (200, &json!(1)));
     assert_eq!(
         people.still_signed_in(&app).await,
@@ -412,7 +423,9 @@ async fn a_deleted_organization_ends_every_session_in_it() {
         json!({"id": "org_acme", "display_name": "Acme Corp"}),
         Some("org_acme"),
     );
-    let (status, answer) = deliver_webhook(&app, &app.stack.idp.sign_webhook(&body)).await;
+    let (status, answer) = app
+        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
+        .await;
     assert_eq!((status, &answer["ended"]), (200, &json!(2)));
     assert_eq!(
         people.still_signed_in(&app).await,
@@ -433,7 +446,7 @@ async fn a_lookup_hint_edited_in_the_table_ends_no_other_users_session() {
         .stack
         .idp
         .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
-    assert_eq!(backchannel_logout(&app, &token).await.0, 200);
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
     assert!(signed_in(&app, &mut carol).await);
 }
 

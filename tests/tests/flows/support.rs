@@ -3,10 +3,11 @@
 
 use dev_gateway::{Gateway, Invocation, Invoke, InvokeError};
 use flow_tests::browser::{body_text, location};
-use flow_tests::gateway::template_api;
+use flow_tests::gateway::{json, send, template_api};
 use flow_tests::{events, Browser, Stack};
+use lambda_http::http::Method;
 use lambda_http::{Body, Response};
-use scalekit_dev::{DevScalekitOptions, Misbehaviour};
+use scalekit_dev::{DevScalekitOptions, Misbehaviour, SignedWebhook};
 use serde_json::{json, Value};
 use shared::runtime::invoke;
 use shared::scalekit::unix_now;
@@ -48,6 +49,52 @@ impl Container {
     /// declares it: the local gateway of `dev/run`, invoking the handlers in-process.
     pub fn gateway(&self) -> Gateway<InProcess<'_>> {
         Gateway::new(template_api().clone(), InProcess(self))
+    }
+
+    /// Scalekit posting `token` to the back-channel logout URL: the status and body (the answer
+    /// is checked to be `no-store`, as every one must be).
+    pub async fn backchannel_logout(&self, token: &str) -> (u16, String) {
+        let response = send(
+            &self.gateway(),
+            &mut Browser::new(),
+            Method::POST,
+            "/api/backchannel-logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("logout_token={token}"),
+        )
+        .await;
+        let cache = response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(cache, Some("no-store"));
+        (
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body()).into_owned(),
+        )
+    }
+
+    /// Scalekit delivering a signed webhook: the status and JSON body.
+    pub async fn deliver_webhook(&self, webhook: &SignedWebhook) -> (u16, Value) {
+        let headers = webhook.headers();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.deliver_raw(&headers, webhook.body.clone()).await
+    }
+
+    /// A POST to the webhook URL with these headers and body: the status and JSON body.
+    pub async fn deliver_raw(&self, headers: &[(&str, &str)], body: String) -> (u16, Value) {
+        let mut headers = headers.to_vec();
+        headers.push(("content-type", "application/json"));
+        let response = send(
+            &self.gateway(),
+            &mut Browser::new(),
+            Method::POST,
+            "/api/scalekit/webhook",
+            &headers,
+            body,
+        )
+        .await;
+        (response.status().as_u16(), json(&response))
     }
 }
 
