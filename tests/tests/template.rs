@@ -481,16 +481,44 @@ fn alarms_notify_a_topic_and_watch_what_the_code_emits_and_every_function() {
             "{id} notifies the alarm topic (the stack's, or the one given)"
         );
     }
-    // The custom metrics the alarms watch are the ones shared::metrics writes.
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    for (metric, value) in [
-        (Count::Logins.name(), "refused"),
-        ("DependencyErrors", Dependency::ScalekitToken.name()),
-        ("DependencyErrors", Dependency::ScalekitKeys.name()),
-        ("DependencyErrors", Dependency::ScalekitApi.name()),
+    // The custom metrics the alarms watch are the ones shared::metrics writes, by name and
+    // dimension, in the alarm that is about them.
+    let watches = |alarm: &str, metric: &str, dimension: &str, value: &str| {
+        let properties = &resources[alarm]["Properties"];
+        let mut stats: Vec<&Value> = vec![properties];
+        if let Some(queries) = properties["Metrics"].as_sequence() {
+            stats.extend(queries.iter().map(|q| &q["MetricStat"]["Metric"]));
+        }
+        stats.iter().any(|stat| {
+            stat["MetricName"] == metric
+                && stat["Dimensions"].as_sequence().is_some_and(|dimensions| {
+                    dimensions
+                        .iter()
+                        .any(|d| d["Name"] == dimension && d["Value"] == value)
+                })
+        })
+    };
+    assert!(watches(
+        "CallbackRefusalsAlarm",
+        Count::Logins.name(),
+        "Outcome",
+        "refused"
+    ));
+    for dependency in [
+        Dependency::ScalekitToken,
+        Dependency::ScalekitKeys,
+        Dependency::ScalekitApi,
     ] {
-        assert!(text.contains(&format!("MetricName: {metric}")), "{metric}");
-        assert!(text.contains(&format!("Value: {value}")), "{value}");
+        assert!(
+            watches(
+                "ScalekitErrorsAlarm",
+                "DependencyErrors",
+                "Dependency",
+                dependency.name()
+            ),
+            "{}",
+            dependency.name()
+        );
     }
     // Every function's errors and throttles are watched (a new function cannot be forgotten).
     for kind in ["LambdaErrorsAlarm", "LambdaThrottlesAlarm"] {
