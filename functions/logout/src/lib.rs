@@ -2,12 +2,12 @@
 //! at Scalekit (302 to `ENV/oidc/logout` with `id_token_hint` and an absolute
 //! `post_logout_redirect_uri`). Works when the session is already gone.
 
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
 use shared::redacted::{IdToken, SessionId};
-use shared::session::cookies::{session_cookie_removals, SESSION_COOKIE};
+use shared::session::cookies::{sign_out_browser, SESSION_COOKIE};
 use shared::session::{session_key, StoreError};
 use shared::{failures, App};
 
@@ -50,12 +50,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Some(&after),
         None,
     ));
-    for cookie in session_cookie_removals() {
-        http::set_cookie(&mut response, &cookie);
-    }
-    response
-        .headers_mut()
-        .insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    sign_out_browser(&mut response);
     response
 }
 

@@ -15,13 +15,13 @@
 
 mod device;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 use shared::config::Needs;
 use shared::http::{self, ApiError};
 use shared::scalekit::unix_now;
-use shared::session::cookies::session_cookie_removals;
+use shared::session::cookies::sign_out_browser;
 use shared::session::{
     authenticate, end_sessions, sessions_of, Ending, Refresh, SessionError, SessionRecord, SignedIn,
 };
@@ -136,7 +136,7 @@ async fn end_one(app: &App, signed_in: &SignedIn, handle: &str) -> Result<Respon
     tracing::info!(outcome = "session_ended_by_user", current);
     let mut response = http::no_content();
     if current {
-        sign_out_this_browser(&mut response);
+        sign_out_browser(&mut response);
     }
     Ok(response)
 }
@@ -163,15 +163,6 @@ async fn end_all(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Fail
         revoked_at_scalekit = revoked
     );
     let mut response = http::no_content();
-    sign_out_this_browser(&mut response);
+    sign_out_browser(&mut response);
     Ok(response)
-}
-
-fn sign_out_this_browser(response: &mut Response<Body>) {
-    for cookie in session_cookie_removals() {
-        http::set_cookie(response, &cookie);
-    }
-    response
-        .headers_mut()
-        .insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
 }

@@ -53,6 +53,18 @@ pub fn session_cookie_removals() -> [Cookie<'static>; 2] {
     ]
 }
 
+/// Signs this browser out: expires the session cookies and asks it to clear this origin's cookies
+/// (`Clear-Site-Data`), for an explicit sign-out.
+pub fn sign_out_browser(response: &mut lambda_http::Response<lambda_http::Body>) {
+    for cookie in session_cookie_removals() {
+        crate::http::set_cookie(response, &cookie);
+    }
+    response.headers_mut().insert(
+        "clear-site-data",
+        lambda_http::http::HeaderValue::from_static("\"cookies\""),
+    );
+}
+
 /// Parses `Cookie` header values into name/value pairs (lambda_http joins the HTTP API's
 /// `cookies` array into one header with `; `). Malformed pairs are skipped.
 ///
