@@ -204,7 +204,8 @@ impl Stack {
         }
     }
 
-    /// Every item in the session table.
+    /// Every session item in the session table (the replay markers it also holds, which have
+    /// no `data`, left out).
     pub async fn session_items(&self) -> Vec<HashMap<String, AttributeValue>> {
         self.dynamo
             .scan()
@@ -215,6 +216,9 @@ impl Stack {
             .expect("scan")
             .items
             .unwrap_or_default()
+            .into_iter()
+            .filter(|item| item.contains_key("data"))
+            .collect()
     }
 }
 

@@ -8,6 +8,7 @@ use flow_tests::Browser;
 use lambda_http::http::Method;
 use scalekit_dev::{DevScalekit, Endpoint, Misbehaviour, SignedWebhook};
 use serde_json::{json, Value};
+use shared::config::SecretSetting;
 use shared::redacted::SessionId;
 use shared::scalekit::unix_now;
 use shared::session::cookies::SESSION_COOKIE;
@@ -154,6 +155,49 @@ async fn a_replayed_logout_token_ends_nothing() {
     assert!(
         signed_in(&app, &mut again).await,
         "the replay ended a session"
+    );
+}
+
+/// Containers that verify what Scalekit sends but cannot end sessions: the session secret they
+/// are configured with cannot be read.
+fn containers_that_cannot_end_sessions(app: &TestApp) -> Container {
+    let broken = |needs| {
+        app.stack.app_with(needs, |config| {
+            config.session_secret = SecretSetting::SecretsManager("no-such-secret".into());
+        })
+    };
+    let mut containers = Container::of(&app.stack);
+    containers.backchannel_logout = broken(backchannel_logout::NEEDS);
+    containers.webhook = broken(webhook::NEEDS);
+    containers
+}
+
+#[tokio::test]
+async fn a_logout_or_webhook_that_failed_half_way_is_acted_on_when_scalekit_retries() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let broken = containers_that_cannot_end_sessions(&app);
+
+    // The token verifies and its jti is remembered; ending fails: forgotten again, a 5xx.
+    let token = app
+        .stack
+        .idp
+        .mint_logout_token(json!({"sub": "usr_carol", "sid": null}));
+    let (status, body) = broken.backchannel_logout(&token).await;
+    assert_eq!(status, 503, "{body}");
+    let sid = sid_of(&app, &people.alice_globex).await;
+    let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
+    let (status, body) = broken.deliver_webhook(&ended.webhook).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+
+    // Scalekit retries, reaching a container that can: neither is taken for a replay.
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
+    let (status, body) = app.deliver_webhook(&ended.webhook).await;
+    assert_eq!((status, &body["ended"]), (200, &json!(1)), "{body}");
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [true, false, false, true]
     );
 }
 
