@@ -158,6 +158,42 @@ async fn a_replayed_logout_token_ends_nothing() {
     );
 }
 
+#[tokio::test]
+async fn scalekits_receivers_take_posts_of_a_bounded_size_only() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let sid = sid_of(&app, &people.alice_acme).await;
+    // A signed user.logout padded past 256 KiB: refused before it is read, nothing ends.
+    let padding = "x".repeat(300 * 1024);
+    let body = DevScalekit::webhook_event(
+        "user.logout",
+        json!({"user_session": {"session_id": sid}, "padding": padding}),
+        None,
+    );
+    let (status, body) = app
+        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
+        .await;
+    assert_eq!((status, &body["error"]), (413, &json!("payload_too_large")));
+    let token = app.stack.idp.mint_logout_token(json!({ "sid": sid }));
+    let (status, _) = app
+        .backchannel_logout(&format!("{token}&padding={}", "x".repeat(20 * 1024)))
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    // Another method: the handlers answer 405 (the gateway routes only POST to them).
+    let as_get = |name| {
+        let mut event = flow_tests::events::load(name);
+        event["requestContext"]["http"]["method"] = json!("GET");
+        event
+    };
+    let logout = |r| backchannel_logout::handle(&app.backchannel_logout, r);
+    let answer = shared::runtime::invoke(&logout, as_get("backchannel-logout-signed")).await;
+    assert_eq!(answer.expect("an answer")["statusCode"], 405);
+    let webhook = |r| webhook::handle(&app.webhook, r);
+    let answer = shared::runtime::invoke(&webhook, as_get("webhook-user-logout")).await;
+    assert_eq!(answer.expect("an answer")["statusCode"], 405);
+}
+
 /// Containers that verify what Scalekit sends but cannot end sessions: the session secret they
 /// are configured with cannot be read.
 fn containers_that_cannot_end_sessions(app: &TestApp) -> Container {
@@ -198,6 +234,25 @@ async fn a_logout_or_webhook_that_failed_half_way_is_acted_on_when_scalekit_retr
     assert_eq!(
         people.still_signed_in(&app).await,
         [true, false, false, true]
+    );
+}
+
+#[tokio::test]
+async fn a_logout_token_signed_with_a_rotated_key_is_verified_after_one_key_refetch() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    // The container has the key set cached.
+    let carol = app.stack.idp.mint_logout_token(json!({"sub": "usr_carol"}));
+    assert_eq!(app.backchannel_logout(&carol).await.0, 200);
+    let fetched = app.stack.idp.requests(Endpoint::Keys);
+
+    app.stack.idp.rotate_signing_key();
+    let bob = app.stack.idp.mint_logout_token(json!({"sub": "usr_bob"}));
+    assert_eq!(app.backchannel_logout(&bob).await.0, 200);
+    assert_eq!(app.stack.idp.requests(Endpoint::Keys), fetched + 1);
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [true, true, false, false]
     );
 }
 
@@ -628,6 +683,24 @@ async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
         people.alice_globex.get(SESSION_COOKIE).is_none(),
         "this browser is signed out"
     );
+}
+
+#[tokio::test]
+async fn the_management_token_is_fetched_once_and_reused_until_it_expires() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let mut bob = app.signed_in("usr_bob", None).await;
+    let signed_in = app.stack.idp.requests(Endpoint::Token);
+    // The first organization-name lookup gets a client-credentials token...
+    assert_eq!(my_sessions(&app, &mut alice).await.len(), 1);
+    assert_eq!(app.stack.idp.requests(Endpoint::Token), signed_in + 1);
+    // ...which the same container's other calls reuse: another name, two revocations.
+    assert_eq!(my_sessions(&app, &mut bob).await.len(), 1);
+    for browser in [&mut alice, &mut bob] {
+        assert_eq!(delete(&app, browser, "/api/sessions", &[]).await, 204);
+    }
+    assert_eq!(app.stack.idp.requests(Endpoint::Token), signed_in + 1);
+    assert_eq!(app.stack.idp.requests(Endpoint::RevokeSessions), 2);
 }
 
 #[tokio::test]
