@@ -23,7 +23,8 @@ use shared::http::{self, ApiError};
 use shared::scalekit::unix_now;
 use shared::session::cookies::sign_out_browser;
 use shared::session::{
-    authenticate, end_sessions, sessions_of, Ending, Refresh, SessionError, SessionRecord, SignedIn,
+    authenticate, end_sessions, session_of, sessions_of, Ending, Refresh, SessionError,
+    SessionRecord, SignedIn,
 };
 use shared::token_calls::{organization_name, with_client_secret, TokenCallError};
 use shared::{failures, App};
@@ -122,10 +123,10 @@ fn describe(record: &SessionRecord, organization_name: Option<String>, current: 
 }
 
 async fn end_one(app: &App, signed_in: &SignedIn, handle: &str) -> Result<Response<Body>, Failed> {
-    let sessions = sessions_of(app, &signed_in.record.user_id, unix_now())
+    let record = session_of(app, &signed_in.record.user_id, handle, unix_now())
         .await
         .map_err(unavailable)?;
-    let Some(record) = sessions.iter().find(|record| record.handle() == handle) else {
+    let Some(record) = record else {
         return Err(failures::SESSION_NOT_FOUND.into());
     };
     app.sessions()

@@ -13,7 +13,7 @@ pub use check::{
 };
 pub use record::{new_session_id, session_handle, session_key, SessionRecord};
 pub use store::{Hint, Hinted, RotationOutcome, SessionStore, StoreError, USER_INDEX};
-pub use sync::{end_sessions, end_sessions_once, sessions_of, Ending};
+pub use sync::{end_sessions, end_sessions_once, session_of, sessions_of, Ending};
 pub use transaction::{
     is_transaction_cookie_name, transaction_cookie_name, transactions_to_evict, Transaction,
     TransactionError, MAX_LIVE_TRANSACTIONS,

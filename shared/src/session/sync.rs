@@ -4,6 +4,7 @@
 //! organization, the user's own "sign out").
 
 use super::check::load_session;
+use super::record::session_handle;
 use super::store::{Hint, Hinted};
 use super::{SessionError, SessionRecord, Unavailable};
 use crate::scalekit::unix_now;
@@ -177,14 +178,41 @@ pub async fn sessions_of(
     };
     let mut found = Vec::new();
     for hinted in candidates(app, &ending).await? {
-        if let Some(record) = open(app, &hinted.key).await? {
-            if ending.matches(&record) && record.is_active(now, app.idle_timeout_secs()) {
-                found.push(record);
-            }
-        }
+        found.extend(open_active(app, &hinted.key, &ending, now).await?);
     }
     found.sort_by_key(|record| std::cmp::Reverse(record.created_at));
     Ok(found)
+}
+
+/// The active session of `user_id` whose [`SessionRecord::handle`] is `handle`, reading only
+/// that record.
+pub async fn session_of(
+    app: &App,
+    user_id: &str,
+    handle: &str,
+    now: i64,
+) -> Result<Option<SessionRecord>, Unavailable> {
+    let ending = Ending::User {
+        user_id: user_id.to_owned(),
+    };
+    let candidates = candidates(app, &ending).await?;
+    match candidates.iter().find(|h| session_handle(&h.key) == handle) {
+        Some(hinted) => open_active(app, &hinted.key, &ending, now).await,
+        None => Ok(None),
+    }
+}
+
+/// The record at `key` if it opens, `ending` names it (the sealed record agrees with the hint)
+/// and it is active.
+async fn open_active(
+    app: &App,
+    key: &str,
+    ending: &Ending,
+    now: i64,
+) -> Result<Option<SessionRecord>, Unavailable> {
+    Ok(open(app, key)
+        .await?
+        .filter(|record| ending.matches(record) && record.is_active(now, app.idle_timeout_secs())))
 }
 
 #[cfg(test)]
