@@ -44,7 +44,7 @@ pub const URI_TOO_LONG: ApiError = ApiError::new(
     "The request URL is too long.",
 );
 
-/// `/api/refresh` with another method than `POST`.
+/// A route that takes only `POST` (refresh, back-channel logout, webhook) with another method.
 pub const POST_ONLY: ApiError = ApiError::new(
     StatusCode::METHOD_NOT_ALLOWED,
     "method_not_allowed",

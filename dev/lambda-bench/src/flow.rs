@@ -138,7 +138,9 @@ pub async fn signed_in_as(
     expect_status(&signed.response, 302, "callback")?;
     absorb_response(&mut browser, &signed.response);
     ensure!(
-        browser.get("__Host-sk_session").is_some(),
+        browser
+            .get(shared::session::cookies::SESSION_COOKIE)
+            .is_some(),
         "the callback set no session cookie"
     );
     Ok(browser)

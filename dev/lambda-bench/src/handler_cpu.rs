@@ -16,6 +16,7 @@ use serde_json::Value;
 use shared::config::{Config, Needs};
 use shared::redacted::{AccessToken, AuthorizationCode, SessionId};
 use shared::scalekit::unix_now;
+use shared::session::cookies::{ACCESS_TOKEN_COOKIE, SESSION_COOKIE};
 use shared::session::{new_session_id, session_key, SessionRecord, Transaction};
 use shared::App;
 
@@ -219,7 +220,7 @@ impl Apps<'_> {
                 .with_context(|| format!("no {name} cookie"))
         };
         let keys = app.session_keys.get().await.context("session keys")?;
-        let record_key = session_key(&SessionId::new(cookie("__Host-sk_session")?));
+        let record_key = session_key(&SessionId::new(cookie(SESSION_COOKIE)?));
         let sessions = app.sessions.as_ref().context("no session table")?;
         timed(&mut steps[0], sessions.load(&record_key, &keys.tokens))
             .await
@@ -228,7 +229,7 @@ impl Apps<'_> {
         timed(
             &mut steps[1],
             app.scalekit
-                .verify_access_token(&AccessToken::new(cookie("accessToken")?)),
+                .verify_access_token(&AccessToken::new(cookie(ACCESS_TOKEN_COOKIE)?)),
         )
         .await
         .context("access-token verification")?;

@@ -95,7 +95,9 @@ pub async fn callback(
         keys_once,
     );
     ensure!(
-        signed_in.get("__Host-sk_session").is_some(),
+        signed_in
+            .get(shared::session::cookies::SESSION_COOKIE)
+            .is_some(),
         "the last callback set no session cookie"
     );
     Ok((callback, signed_in))
