@@ -40,6 +40,18 @@ async fn sid_of(app: &TestApp, browser: &Browser) -> String {
         .expect("the record keeps Scalekit's sid")
 }
 
+/// Scalekit delivering a signed event of `kind` about `data`.
+async fn deliver_event(
+    app: &TestApp,
+    kind: &str,
+    data: Value,
+    organization: Option<&str>,
+) -> (u16, Value) {
+    let body = DevScalekit::webhook_event(kind, data, organization);
+    app.deliver_webhook(&app.stack.idp.sign_webhook(&body))
+        .await
+}
+
 /// alice twice (two browsers: Acme, then Globex), carol and bob once each.
 struct People {
     alice_acme: Browser,
@@ -165,14 +177,13 @@ async fn scalekits_receivers_take_posts_of_a_bounded_size_only() {
     let sid = sid_of(&app, &people.alice_acme).await;
     // A signed user.logout padded past 256 KiB: refused before it is read, nothing ends.
     let padding = "x".repeat(300 * 1024);
-    let body = DevScalekit::webhook_event(
+    let (status, body) = deliver_event(
+        &app,
         "user.logout",
         json!({"user_session": {"session_id": sid}, "padding": padding}),
         None,
-    );
-    let (status, body) = app
-        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
-        .await;
+    )
+    .await;
     assert_eq!((status, &body["error"]), (413, &json!("payload_too_large")));
     let token = app.stack.idp.mint_logout_token(json!({ "sid": sid }));
     let (status, _) = app
@@ -475,9 +486,13 @@ async fn verified_webhooks_that_end_nothing_are_acknowledged_and_a_body_that_is_
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
     let idp = &app.stack.idp;
-    let login =
-        DevScalekit::webhook_event("user.login", json!({"user": {"id": "usr_alice"}}), None);
-    let (status, body) = app.deliver_webhook(&idp.sign_webhook(&login)).await;
+    let (status, body) = deliver_event(
+        &app,
+        "user.login",
+        json!({"user": {"id": "usr_alice"}}),
+        None,
+    )
+    .await;
     assert_eq!((status, &body["ended"]), (200, &json!(0)));
     for not_an_event in [
         "not json",
@@ -498,14 +513,13 @@ async fn verified_webhooks_that_end_nothing_are_acknowledged_and_a_body_that_is_
 async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
-    let body = DevScalekit::webhook_event(
+    let (status, answer) = deliver_event(
+        &app,
         "user.organization_membership_deleted",
         json!({"user": {"id": "usr_alice"}, "organization": {"id": "org_acme"}}),
         Some("org_acme"),
-    );
-    let (status, answer) = app
-        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
-        .await;
+    )
+    .await;
     assert_eq!((status, &answer["ended"]), (200, &json!(1)));
     assert_eq!(
         people.still_signed_in(&app).await,
@@ -517,14 +531,13 @@ async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only(
 async fn a_deleted_organization_ends_every_session_in_it() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
-    let body = DevScalekit::webhook_event(
+    let (status, answer) = deliver_event(
+        &app,
         "organization.deleted",
         json!({"id": "org_acme", "display_name": "Acme Corp"}),
         Some("org_acme"),
-    );
-    let (status, answer) = app
-        .deliver_webhook(&app.stack.idp.sign_webhook(&body))
-        .await;
+    )
+    .await;
     assert_eq!((status, &answer["ended"]), (200, &json!(2)));
     assert_eq!(
         people.still_signed_in(&app).await,
