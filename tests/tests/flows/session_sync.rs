@@ -618,7 +618,27 @@ async fn users_see_their_own_sessions_and_end_one_on_another_device() {
         people.still_signed_in(&app).await,
         [true, false, true, true]
     );
-    assert_eq!(my_sessions(&app, &mut people.alice_acme).await.len(), 1);
+    let listed = my_sessions(&app, &mut people.alice_acme).await;
+    assert_eq!(listed.len(), 1);
+
+    // Ending the current one signs this browser out, and the browser is told to drop its cookies.
+    let current = format!("/api/sessions/{}", listed[0]["id"].as_str().unwrap());
+    let gateway = app.gateway();
+    let response = request(
+        &gateway,
+        &mut people.alice_acme,
+        Method::DELETE,
+        &current,
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["clear-site-data"], "\"cookies\"");
+    assert!(people.alice_acme.get(SESSION_COOKIE).is_none());
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, false, true, true]
+    );
 }
 
 #[tokio::test]
