@@ -81,7 +81,11 @@ pub fn aws_http_client() -> SharedHttpClient {
             TlsContext::builder()
                 .with_trust_store(trust)
                 .build()
-                .unwrap_or_default(),
+                .unwrap_or_else(|error| {
+                    // Still verified, but against the system store: say so.
+                    tracing::error!(%error, "AWS TLS trust not built: the system store is used");
+                    TlsContext::default()
+                }),
         )
         .build_https()
 }
