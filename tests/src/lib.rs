@@ -5,9 +5,11 @@
 pub mod browser;
 pub mod events;
 pub mod gateway;
+pub mod iam;
 pub mod logs;
 pub mod stack;
 pub mod table;
+pub mod template;
 
 pub use browser::Browser;
 pub use stack::Stack;

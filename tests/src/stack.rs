@@ -10,6 +10,8 @@ use shared::crypto::random_token;
 use shared::secret_cache::SessionKeys;
 use shared::session::{SessionRecord, SessionStore};
 use shared::App;
+
+use crate::iam::IamFront;
 use tokio::net::{TcpListener, TcpStream};
 
 /// A session secret for tests (the real one comes from Secrets Manager).
@@ -29,6 +31,8 @@ pub struct Stack {
     pub table: String,
     /// The AWS SDK configuration the functions use.
     pub sdk: aws_config::SdkConfig,
+    /// IAM as template.yaml grants it to each function (see [`Stack::function`]).
+    iam: IamFront,
 }
 
 fn require_moto() {
@@ -80,6 +84,8 @@ impl Stack {
                 crate::gateway::template_variable("authorizer", "ROUTE_POLICIES"),
             ),
         ]);
+        let iam =
+            IamFront::start(&std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(), &env).await;
         Self {
             idp,
             env,
@@ -87,6 +93,7 @@ impl Stack {
             secrets,
             table,
             sdk,
+            iam,
         }
     }
 
@@ -111,6 +118,12 @@ impl Stack {
         let mut config = self.config(needs);
         adjust(&mut config);
         App::new(config, Some(&self.sdk)).expect("app builds")
+    }
+
+    /// The per-container state of the function built from crate `binary`, as deployed: its AWS
+    /// calls are allowed only what template.yaml's policy grants it ([`IamFront`]).
+    pub fn function(&self, binary: &str, needs: Needs) -> App {
+        self.app_via(needs, &self.iam.endpoint(binary))
     }
 
     /// A function's state whose AWS calls go through `endpoint` instead (e.g. a [`FlakyProxy`]).
@@ -315,57 +328,24 @@ pub struct ThrottlingProxy {
 impl ThrottlingProxy {
     /// Starts the proxy in front of `target` (`http://host:port`).
     pub async fn start(target: &str, throttled: usize) -> Self {
-        use axum::body::{to_bytes, Body};
-        use axum::extract::Request;
-        use axum::response::Response;
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         let seen = std::sync::Arc::new(AtomicUsize::new(0));
         let counter = seen.clone();
-        let target = target.to_owned();
-        let http = reqwest::Client::new();
-        let app = axum::Router::new().fallback(move |request: Request| {
-            let (counter, target, http) = (counter.clone(), target.clone(), http.clone());
-            async move {
-                let dynamodb = request
-                    .headers()
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.starts_with("DynamoDB_"));
-                if dynamodb && counter.fetch_add(1, Ordering::SeqCst) < throttled {
-                    return Response::builder()
-                        .status(400)
-                        .header("content-type", "application/x-amz-json-1.0")
-                        .body(Body::from(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput."}"#))
-                        .expect("static response");
-                }
-                let (parts, body) = request.into_parts();
-                let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
-                let mut forward = http.request(parts.method, format!("{target}{}", parts.uri));
-                for (name, value) in &parts.headers {
-                    if name != "host" {
-                        forward = forward.header(name, value);
-                    }
-                }
-                match forward.body(body).send().await {
-                    Ok(answer) => {
-                        let mut response = Response::builder().status(answer.status().as_u16());
-                        for (name, value) in answer.headers() {
-                            response = response.header(name, value);
-                        }
-                        response
-                            .body(Body::from(answer.bytes().await.unwrap_or_default()))
-                            .expect("forwarded response")
-                    }
-                    Err(_) => Response::builder().status(502).body(Body::empty()).expect("static response"),
-                }
-            }
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = forwarding_proxy(target, move |_path, headers, _body| {
+            let dynamodb = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("DynamoDB_"));
+            (dynamodb && counter.fetch_add(1, Ordering::SeqCst) < throttled).then(|| {
+                axum::response::Response::builder()
+                    .status(400)
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .body(axum::body::Body::from(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput."}"#))
+                    .expect("static response")
+            })
+        })
+        .await;
         Self { url, seen }
     }
 
@@ -373,6 +353,63 @@ impl ThrottlingProxy {
     pub fn dynamodb_requests(&self) -> usize {
         self.seen.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// An HTTP proxy in front of `target` (moto, `http://host:port`), returning its URL. `decide`
+/// sees each request's path, headers and body first: its answer is sent instead, or with `None`
+/// the request goes on to `target`'s root (the AWS JSON protocols post to `/`) and its answer
+/// comes back.
+pub async fn forwarding_proxy<D>(target: &str, decide: D) -> String
+where
+    D: Fn(&str, &axum::http::HeaderMap, &[u8]) -> Option<axum::response::Response>
+        + Send
+        + Sync
+        + 'static,
+{
+    use axum::body::{to_bytes, Body};
+    use axum::extract::Request;
+    use axum::response::Response;
+
+    let decide = std::sync::Arc::new(decide);
+    let target = format!("{target}/");
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (decide, target, http) = (decide.clone(), target.clone(), http.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+            if let Some(answer) = decide(parts.uri.path(), &parts.headers, &body) {
+                return answer;
+            }
+            let mut forward = http.request(parts.method, target);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            match forward.body(body).send().await {
+                Ok(answer) => {
+                    let mut response = Response::builder().status(answer.status().as_u16());
+                    for (name, value) in answer.headers() {
+                        response = response.header(name, value);
+                    }
+                    response
+                        .body(Body::from(answer.bytes().await.unwrap_or_default()))
+                        .expect("forwarded response")
+                }
+                Err(_) => Response::builder()
+                    .status(502)
+                    .body(Body::empty())
+                    .expect("static response"),
+            }
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
 }
 
 /// An AWS endpoint that answers every request with `200` and a chunked body that never ends, as

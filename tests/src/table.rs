@@ -9,10 +9,7 @@ use aws_sdk_dynamodb::types::{
 use serde_yaml_ng::Value;
 
 fn session_table() -> Value {
-    let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let template: Value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
-    template["Resources"]["SessionTable"]["Properties"].clone()
+    crate::template::template()["Resources"]["SessionTable"]["Properties"].clone()
 }
 
 fn text(value: &Value) -> &str {

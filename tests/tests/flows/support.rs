@@ -29,19 +29,20 @@ pub struct Container {
 }
 
 impl Container {
-    /// Fresh containers of every function, configured from `stack`.
+    /// Fresh containers of every function, configured from `stack`, each allowed the AWS calls
+    /// template.yaml's policy grants it.
     pub fn of(stack: &Stack) -> Self {
         Self {
-            login: stack.app(login::NEEDS),
-            callback: stack.app(callback::NEEDS),
-            session: stack.app(session::NEEDS),
-            refresh: stack.app(refresh::NEEDS),
-            logout: stack.app(logout::NEEDS),
-            profile: stack.app(profile::NEEDS),
-            authorizer: stack.app(authorizer::NEEDS),
-            backchannel_logout: stack.app(backchannel_logout::NEEDS),
-            webhook: stack.app(webhook::NEEDS),
-            sessions: stack.app(sessions::NEEDS),
+            login: stack.function("login", login::NEEDS),
+            callback: stack.function("callback", callback::NEEDS),
+            session: stack.function("session", session::NEEDS),
+            refresh: stack.function("refresh", refresh::NEEDS),
+            logout: stack.function("logout", logout::NEEDS),
+            profile: stack.function("profile", profile::NEEDS),
+            authorizer: stack.function("authorizer", authorizer::NEEDS),
+            backchannel_logout: stack.function("backchannel-logout", backchannel_logout::NEEDS),
+            webhook: stack.function("webhook", webhook::NEEDS),
+            sessions: stack.function("sessions", sessions::NEEDS),
         }
     }
 
