@@ -4,7 +4,7 @@
 //! cfn-lint and `sam validate --lint` (run by `dev/test`) check the template against AWS; this
 //! checks it against us.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use flow_tests::template::{
     all_strings, always_set, entries, environment, functions, references, resource_type, root,
@@ -481,6 +481,44 @@ fn every_function_writes_its_metrics_into_the_stacks_namespace() {
             str_of(&tagged.value),
             "ScalekitLogin/${AWS::StackName}",
             "{id}"
+        );
+    }
+}
+
+#[test]
+fn sessions_are_found_by_index_and_no_function_may_scan_the_table() {
+    use shared::session::{ORGANIZATION_INDEX, SCALEKIT_SESSION_INDEX, USER_INDEX};
+    let template = template();
+    let table = &template["Resources"]["SessionTable"]["Properties"];
+    let indexes: BTreeMap<&str, &str> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|index| {
+            let keys = index["KeySchema"].as_sequence().expect("KeySchema");
+            assert_eq!(keys.len(), 1, "{index:?}: keyed by one hint");
+            (
+                str_of(&index["IndexName"]),
+                str_of(&keys[0]["AttributeName"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        BTreeMap::from([
+            (USER_INDEX, "uid"),
+            (SCALEKIT_SESSION_INDEX, "sid"),
+            (ORGANIZATION_INDEX, "oid"),
+        ]),
+        "every lookup the code makes has its index"
+    );
+    // A table scan reads every session of every user: no function needs one, so none may.
+    for (id, function) in functions(&template).into_values() {
+        let mut actions = Vec::new();
+        all_strings(&function["Properties"]["Policies"], &mut actions);
+        assert!(
+            !actions.contains(&"dynamodb:Scan"),
+            "{id} may scan the session table"
         );
     }
 }

@@ -12,7 +12,10 @@ pub use check::{
     MAX_WAIT_FOR_ROTATION,
 };
 pub use record::{new_session_id, session_handle, session_key, SessionRecord};
-pub use store::{Hint, Hinted, RotationOutcome, SessionStore, StoreError, USER_INDEX};
+pub use store::{
+    Hint, Hinted, RotationOutcome, SessionStore, StoreError, ORGANIZATION_INDEX,
+    SCALEKIT_SESSION_INDEX, USER_INDEX,
+};
 pub use sync::{end_sessions, end_sessions_once, session_of, sessions_of, Ending};
 pub use transaction::{
     is_transaction_cookie_name, transaction_cookie_name, transactions_to_evict, Transaction,

@@ -8,10 +8,11 @@
 //! expiry is always checked in code as well.
 //!
 //! To find a user's sessions (their session list, "sign out everywhere", a Scalekit logout) the
-//! item also carries lookup hints in clear: `uid` (the user, key of the [`USER_INDEX`] global
-//! secondary index, which projects `sid` and `oid` too), `sid` (Scalekit's session id) and `oid`
-//! (the organization). A hint only says where to look: every record found is opened and its
-//! sealed user, session and organization are checked before anything is done to it.
+//! item also carries lookup hints in clear, each the key of a global secondary index: `uid` (the
+//! user, [`USER_INDEX`], which projects `sid` and `oid` too), `sid` (Scalekit's session id,
+//! [`SCALEKIT_SESSION_INDEX`]) and `oid` (the organization, [`ORGANIZATION_INDEX`]). A hint only
+//! says where to look: every record found is opened and its sealed user, session and
+//! organization are checked before anything is done to it.
 //!
 //! The same table keeps replay markers ([`SessionStore::remember_once`]): items whose key starts
 //! with `seen#`, with nothing but an `expiration`.
@@ -53,6 +54,12 @@ pub enum RotationOutcome {
 /// The global secondary index by user: partition key `uid`, projecting `sid` and `oid`.
 pub const USER_INDEX: &str = "by-user";
 
+/// The global secondary index by Scalekit session: partition key `sid`, keys only.
+pub const SCALEKIT_SESSION_INDEX: &str = "by-sid";
+
+/// The global secondary index by organization: partition key `oid`, keys only.
+pub const ORGANIZATION_INDEX: &str = "by-organization";
+
 /// A session found through a lookup hint: its record key and the hints themselves (unverified
 /// until the record is opened).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +72,31 @@ pub struct Hinted {
     pub organization_id: Option<String>,
 }
 
-/// A lookup hint kept in clear, to find sessions by a table scan (no index).
+/// A lookup hint kept in clear, and the index keyed by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
-    /// `sid`: Scalekit's session id.
+    /// `uid`: the user ([`USER_INDEX`]).
+    User,
+    /// `sid`: Scalekit's session ([`SCALEKIT_SESSION_INDEX`]).
     ScalekitSession,
-    /// `oid`: the organization.
+    /// `oid`: the organization ([`ORGANIZATION_INDEX`]).
     Organization,
 }
 
 impl Hint {
     fn attribute(self) -> &'static str {
         match self {
+            Self::User => "uid",
             Self::ScalekitSession => "sid",
             Self::Organization => "oid",
+        }
+    }
+
+    fn index(self) -> &'static str {
+        match self {
+            Self::User => USER_INDEX,
+            Self::ScalekitSession => SCALEKIT_SESSION_INDEX,
+            Self::Organization => ORGANIZATION_INDEX,
         }
     }
 }
@@ -274,39 +292,19 @@ impl SessionStore {
         outcome(result).map(drop)
     }
 
-    /// The sessions whose clear `uid` hint is `user_id`, through [`USER_INDEX`] (eventually
-    /// consistent, as every global secondary index is).
-    pub async fn hinted_for_user(&self, user_id: &str) -> Result<Vec<Hinted>, StoreError> {
+    /// The sessions whose clear hint `hint` is `value`, through that hint's index (eventually
+    /// consistent, as every global secondary index is; a table scan would read every session of
+    /// every user, and no function is allowed one).
+    pub async fn hinted(&self, hint: Hint, value: &str) -> Result<Vec<Hinted>, StoreError> {
         all_pages(|start| async move {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(USER_INDEX)
-                .key_condition_expression("uid = :uid")
-                .expression_attribute_values(":uid", AttributeValue::S(user_id.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
-        })
-        .await
-    }
-
-    /// The sessions whose clear hint `hint` is `value`, by a table scan: for the rare lookups no
-    /// index serves (a back-channel logout naming only a Scalekit session, a deleted
-    /// organization). It reads the whole table, page by page.
-    pub async fn hinted_by_scan(&self, hint: Hint, value: &str) -> Result<Vec<Hinted>, StoreError> {
-        all_pages(|start| async move {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#hint = :value")
+                .index_name(hint.index())
+                .key_condition_expression("#hint = :value")
                 .expression_attribute_names("#hint", hint.attribute())
                 .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
-                .projection_expression("id, sid, oid")
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -367,7 +365,7 @@ fn marker_key(marker: &str) -> String {
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Every page of a query or scan (`page` reads one from its start key), as hints.
+/// Every page of a query (`page` reads one from its start key), as hints.
 async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<Hinted>, StoreError>
 where
     F: FnMut(Option<Item>) -> Fut,

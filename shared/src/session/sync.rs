@@ -76,31 +76,18 @@ impl Ending {
     }
 }
 
-/// The sessions that may be `ending`, by the index when a user is known, else by a scan.
+/// The sessions that may be `ending`, by the index of the narrowest hint it names.
 async fn candidates(app: &App, ending: &Ending) -> Result<Vec<Hinted>, Unavailable> {
-    let sessions = app.sessions();
-    let found = match ending {
-        Ending::ScalekitSession {
-            user_id: Some(user_id),
-            ..
-        }
-        | Ending::User { user_id }
-        | Ending::Membership { user_id, .. } => sessions.hinted_for_user(user_id).await,
-        Ending::ScalekitSession {
-            session_id,
-            user_id: None,
-        } => {
-            sessions
-                .hinted_by_scan(Hint::ScalekitSession, session_id)
-                .await
-        }
-        Ending::Organization { organization_id } => {
-            sessions
-                .hinted_by_scan(Hint::Organization, organization_id)
-                .await
-        }
+    let (hint, value) = match ending {
+        Ending::ScalekitSession { session_id, .. } => (Hint::ScalekitSession, session_id),
+        Ending::User { user_id } | Ending::Membership { user_id, .. } => (Hint::User, user_id),
+        Ending::Organization { organization_id } => (Hint::Organization, organization_id),
     };
-    let found = found.map_err(Unavailable::Store)?;
+    let found = app
+        .sessions()
+        .hinted(hint, value)
+        .await
+        .map_err(Unavailable::Store)?;
     Ok(found.into_iter().filter(|h| ending.may_match(h)).collect())
 }
 
