@@ -13,6 +13,7 @@ mod jwt;
 mod management;
 mod rules;
 mod token;
+mod verified;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +28,7 @@ pub use token::{CodeTokens, TokenSet};
 use jwks::JwksCache;
 use jwt::UnverifiedJwt;
 use rules::Expectations;
+use verified::VerifiedTokens;
 
 use crate::redacted::{
     AccessToken, AuthorizationCode, ClientSecret, IdToken, Nonce, PkceVerifier, RefreshToken,
@@ -77,7 +79,12 @@ pub struct ScalekitClient {
     keys: JwksCache,
     management_token: management::TokenCache,
     organization_names: management::NameCache,
+    verified_access_tokens: VerifiedTokens,
 }
+
+/// Access tokens whose verified signature a container remembers (see [`verified`]): enough for
+/// the users one container serves within a key-cache TTL, a few hundred KB at most.
+const VERIFIED_ACCESS_TOKENS: usize = 512;
 
 #[doc(hidden)]
 pub fn fuzz_parse_jwt(token: &str) -> bool {
@@ -121,6 +128,7 @@ impl ScalekitClient {
             environment_url,
             management_token: management::TokenCache::default(),
             organization_names: management::NameCache::default(),
+            verified_access_tokens: VerifiedTokens::new(VERIFIED_ACCESS_TOKENS, settings.keys_ttl),
         })
     }
 
@@ -305,13 +313,26 @@ impl ScalekitClient {
         Ok(claims)
     }
 
-    /// Verifies an access token issued to this client.
+    /// Verifies an access token issued to this client. Its signature is verified once per
+    /// container and key-cache TTL (the same token comes with every request of its user); its
+    /// claims, expiry included, on every call.
     pub async fn verify_access_token(
         &self,
         token: &AccessToken,
     ) -> Result<AccessTokenClaims, TokenError> {
         let rules = Expectations::access_token(&self.issuers, &self.client_id);
-        let claims = self.verify(token.secret(), &rules).await?;
+        let claims = match self.verified_access_tokens.get(token.secret()) {
+            Some(claims) => {
+                rules::check(&claims, &rules, unix_now())?;
+                claims
+            }
+            None => {
+                let claims = std::sync::Arc::new(self.verify(token.secret(), &rules).await?);
+                self.verified_access_tokens
+                    .put(token.secret(), claims.clone());
+                claims
+            }
+        };
         Ok(AccessTokenClaims::from_claims(&claims))
     }
 

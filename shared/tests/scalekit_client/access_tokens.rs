@@ -94,3 +94,54 @@ async fn an_access_token_without_aud_for_another_client_id_is_rejected() {
     )
     .await;
 }
+
+/// A container remembers which access tokens' signatures it verified (the same token comes with
+/// every request of its user), but every claim is checked on every use: a remembered token still
+/// expires.
+#[tokio::test]
+async fn a_remembered_access_token_is_refused_once_it_expires() {
+    use shared::scalekit::LEEWAY_SECS;
+    let idp = start().await;
+    let client = client_for(&idp);
+    // Valid for about two more seconds (its expiry plus the clock-skew leeway).
+    let exp = unix_now() - LEEWAY_SECS + 2;
+    let token = AccessToken::new(sign(
+        &idp,
+        patched(access_claims(&idp), json!({"exp": exp})),
+    ));
+    client.verify_access_token(&token).await.expect("valid now");
+    client
+        .verify_access_token(&token)
+        .await
+        .expect("still valid, now from memory");
+    while unix_now() < exp + LEEWAY_SECS {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refused = client.verify_access_token(&token).await.err();
+    assert!(matches!(refused, Some(TokenError::Expired)), "{refused:?}");
+}
+
+/// What is remembered is the whole token: the claims of a verified token under its signature are
+/// another token, verified afresh and refused.
+#[tokio::test]
+async fn an_edited_copy_of_a_remembered_access_token_is_verified_afresh_and_refused() {
+    let idp = start().await;
+    let client = client_for(&idp);
+    let token = sign(&idp, access_claims(&idp));
+    let claims = client
+        .verify_access_token(&AccessToken::new(token.clone()))
+        .await
+        .expect("valid");
+    assert_eq!(claims.roles, ["admin"]);
+    let [header, _, signature] = token.split('.').collect::<Vec<_>>()[..] else {
+        panic!("a JWT has three parts");
+    };
+    let elevated = patched(access_claims(&idp), json!({"sub": "usr_mallory"}));
+    let payload = shared::crypto::b64url(elevated.to_string().as_bytes());
+    let edited = AccessToken::new(format!("{header}.{payload}.{signature}"));
+    let refused = client.verify_access_token(&edited).await.err();
+    assert!(
+        matches!(refused, Some(TokenError::BadSignature)),
+        "{refused:?}"
+    );
+}
