@@ -194,6 +194,21 @@ impl Stack {
         }
     }
 
+    /// Stores `count` more sessions like `record`, each of its own user (`{prefix}{n}`) under a
+    /// fresh session id, as that many sign-ins would.
+    pub async fn store_sessions_like(&self, record: &SessionRecord, prefix: &str, count: usize) {
+        let (store, keys) = self.session_store();
+        for n in 0..count {
+            let mut copy = record.clone();
+            copy.key = shared::session::session_key(&shared::session::new_session_id());
+            copy.user_id = format!("{prefix}{n}");
+            store
+                .create(&copy, &keys.tokens, 7 * 24 * 3600)
+                .await
+                .expect("store a session");
+        }
+    }
+
     /// Sets attributes of every session item in clear, as a table writer could.
     pub async fn set_session_attributes(&self, values: &[(&str, AttributeValue)]) {
         for item in self.session_items().await {
@@ -366,6 +381,22 @@ where
         + Sync
         + 'static,
 {
+    slow_forwarding_proxy(target, std::time::Duration::ZERO, decide).await
+}
+
+/// [`forwarding_proxy`], answering each forwarded request `latency` later (a service far away or
+/// under load).
+pub async fn slow_forwarding_proxy<D>(
+    target: &str,
+    latency: std::time::Duration,
+    decide: D,
+) -> String
+where
+    D: Fn(&str, &axum::http::HeaderMap, &[u8]) -> Option<axum::response::Response>
+        + Send
+        + Sync
+        + 'static,
+{
     use axum::body::{to_bytes, Body};
     use axum::extract::Request;
     use axum::response::Response;
@@ -381,6 +412,7 @@ where
             if let Some(answer) = decide(parts.uri.path(), &parts.headers, &body) {
                 return answer;
             }
+            tokio::time::sleep(latency).await;
             let mut forward = http.request(parts.method, target);
             for (name, value) in &parts.headers {
                 if name != "host" {

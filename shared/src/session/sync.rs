@@ -3,6 +3,8 @@
 //! event names (a back-channel logout, a `user.logout` webhook, a removed membership, a deleted
 //! organization, the user's own "sign out").
 
+use futures_util::{stream, StreamExt, TryStreamExt};
+
 use super::check::load_session;
 use super::record::session_handle;
 use super::store::{Hint, Hinted};
@@ -133,25 +135,35 @@ pub async fn end_sessions_once(
     }
 }
 
+/// How many records are opened (and ended) at once: a deleted organization may name hundreds of
+/// sessions, and one after another they would outlast the function.
+const CONCURRENT_RECORDS: usize = 16;
+
 /// Ends every session `ending` names; returns how many.
 pub async fn end_sessions(app: &App, ending: &Ending) -> Result<usize, Unavailable> {
-    let mut ended = 0;
-    for hinted in candidates(app, ending).await? {
-        let Some(record) = open(app, &hinted.key).await? else {
-            continue;
-        };
-        if !ending.matches(&record) {
-            tracing::warn!("a lookup hint disagrees with its sealed record: left alone");
-            continue;
-        }
-        app.sessions()
-            .delete(&record.key)
-            .await
-            .map_err(Unavailable::Store)?;
-        ended += 1;
-    }
+    let ended = stream::iter(candidates(app, ending).await?)
+        .map(|hinted| end_one(app, ending, hinted))
+        .buffer_unordered(CONCURRENT_RECORDS)
+        .try_fold(0, |ended, one| async move { Ok(ended + usize::from(one)) })
+        .await?;
     tracing::info!(outcome = "sessions_ended", count = ended);
     Ok(ended)
+}
+
+/// Ends the session behind `hinted` if its sealed record is one `ending` names.
+async fn end_one(app: &App, ending: &Ending, hinted: Hinted) -> Result<bool, Unavailable> {
+    let Some(record) = open(app, &hinted.key).await? else {
+        return Ok(false);
+    };
+    if !ending.matches(&record) {
+        tracing::warn!("a lookup hint disagrees with its sealed record: left alone");
+        return Ok(false);
+    }
+    app.sessions()
+        .delete(&record.key)
+        .await
+        .map_err(Unavailable::Store)?;
+    Ok(true)
 }
 
 /// The user's sessions that are still usable, newest first.
@@ -160,13 +172,15 @@ pub async fn sessions_of(
     user_id: &str,
     now: i64,
 ) -> Result<Vec<SessionRecord>, Unavailable> {
-    let ending = Ending::User {
+    let ending = &Ending::User {
         user_id: user_id.to_owned(),
     };
-    let mut found = Vec::new();
-    for hinted in candidates(app, &ending).await? {
-        found.extend(open_active(app, &hinted.key, &ending, now).await?);
-    }
+    let mut found: Vec<SessionRecord> = stream::iter(candidates(app, ending).await?)
+        .map(|hinted| async move { open_active(app, &hinted.key, ending, now).await })
+        .buffer_unordered(CONCURRENT_RECORDS)
+        .try_filter_map(|record| async move { Ok(record) })
+        .try_collect()
+        .await?;
     found.sort_by_key(|record| std::cmp::Reverse(record.created_at));
     Ok(found)
 }

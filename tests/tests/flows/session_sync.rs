@@ -545,6 +545,58 @@ async fn a_deleted_organization_ends_every_session_in_it() {
     );
 }
 
+/// Lambda ends an invocation at the function's timeout (template.yaml's), whatever it is doing.
+async fn within_the_function_timeout<T>(invocation: impl std::future::Future<Output = T>) -> T {
+    let seconds = flow_tests::template::template()["Globals"]["Function"]["Timeout"]
+        .as_u64()
+        .expect("a Timeout in Globals");
+    tokio::time::timeout(std::time::Duration::from_secs(seconds), invocation)
+        .await
+        .expect("the invocation finished within the function's timeout")
+}
+
+#[tokio::test]
+async fn a_deleted_organization_with_hundreds_of_sessions_ends_them_all_within_the_timeout() {
+    let mut app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let mut bob = app.signed_in("usr_bob", None).await;
+    let record = app
+        .stack
+        .sessions()
+        .await
+        .into_iter()
+        .find(|record| record.organization_id.as_deref() == Some("org_acme"))
+        .expect("alice's session");
+    app.stack
+        .store_sessions_like(&record, "usr_member_", 240)
+        .await;
+    // DynamoDB 40 ms away: each session read and delete one after another would take 19 s.
+    let far = flow_tests::stack::slow_forwarding_proxy(
+        &app.stack.moto_url(),
+        std::time::Duration::from_millis(40),
+        |_, _, _| None,
+    )
+    .await;
+    app.webhook = app.stack.app_via(webhook::NEEDS, &far);
+
+    let (status, answer) = within_the_function_timeout(deliver_event(
+        &app,
+        "organization.deleted",
+        json!({"id": "org_acme", "display_name": "Acme Corp"}),
+        Some("org_acme"),
+    ))
+    .await;
+    assert_eq!((status, &answer["ended"]), (200, &json!(241)));
+    assert!(!signed_in(&app, &mut alice).await);
+    assert!(signed_in(&app, &mut bob).await);
+    let left = app.stack.sessions().await;
+    assert!(
+        left.iter()
+            .all(|record| record.organization_id.as_deref() != Some("org_acme")),
+        "every session in the organization ended"
+    );
+}
+
 #[tokio::test]
 async fn a_lookup_hint_edited_in_the_table_ends_no_other_users_session() {
     use aws_sdk_dynamodb::types::AttributeValue;
