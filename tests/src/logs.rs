@@ -82,3 +82,29 @@ pub fn assert_none_logged(secrets: &[&str]) {
         );
     }
 }
+
+/// A writer whose bytes a test reads back.
+#[derive(Clone, Default)]
+struct Written(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl Write for Written {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("written").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `work` with the functions' own subscriber as deployed (JSON at INFO, template.yaml's
+/// `LoggingConfig`) and returns its output with what it logged.
+pub async fn as_deployed<T>(work: impl std::future::Future<Output = T>) -> (T, String) {
+    use lambda_http::tracing::instrument::WithSubscriber;
+    let written = Written::default();
+    let writer = written.clone();
+    let subscriber = shared::telemetry::subscriber("JSON", Some("INFO"), move || writer.clone());
+    let output = work.with_subscriber(subscriber).await;
+    let logged = String::from_utf8_lossy(&written.0.lock().expect("written")).into_owned();
+    (output, logged)
+}

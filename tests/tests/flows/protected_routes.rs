@@ -449,3 +449,27 @@ async fn the_rust_guard_gives_the_same_answers_as_the_authorizer_with_stable_cod
     assert_eq!(response.status(), 200, "{}", body_text(&response));
     assert!(body_text(&response).contains("\"via\":\"bearer\""));
 }
+
+/// The authorizer runs in front of every request of a team's app, and CloudWatch Logs bills by
+/// the byte: an allowed request is counted (a metric) but logged only at DEBUG; a refusal is
+/// logged with its reason.
+#[tokio::test]
+async fn an_allowed_request_logs_nothing_at_info_and_a_refusal_says_why() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    assert_eq!(get(&app, &mut alice, "/api/me").await.0, 200);
+
+    let ((status, _), logged) =
+        flow_tests::logs::as_deployed(get(&app, &mut alice, "/api/me")).await;
+    assert_eq!(status, 200);
+    assert!(!logged.contains(r#""outcome":"allow""#), "{logged}");
+
+    let mut stranger = Browser::new();
+    let ((status, _), logged) =
+        flow_tests::logs::as_deployed(get(&app, &mut stranger, "/api/me")).await;
+    assert_eq!(status, 403);
+    assert!(
+        logged.contains(r#""outcome":"deny","reason":"signed_out""#),
+        "{logged}"
+    );
+}
