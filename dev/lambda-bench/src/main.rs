@@ -55,7 +55,10 @@ fn measure(options: Options) -> ExitCode {
     // (written nowhere). Set before any thread starts, and before the flow tests' stack, whose
     // log capture then stays off.
     std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
-    lambda_http::tracing::init_default_subscriber_with_writer(std::io::sink);
+    {
+        use lambda_http::tracing::subscriber::util::SubscriberInitExt;
+        shared::telemetry::subscriber("JSON", None, std::io::sink).init();
+    }
     // Everything in this process (the stand-ins' setup, the in-process handlers, the proxies in
     // front of each function) reaches moto through the keep-alive front.
     if let Err(error) = keep_alive_front() {
