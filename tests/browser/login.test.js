@@ -229,7 +229,7 @@ test('the API behind the authorizer: alice and carol see what their roles allow'
 // Sessions follow Scalekit, in two browsers: alice in Acme (this browser) and in Globex (a second
 // one). Her session list shows both; ending the Globex sign-in on the IdP's /dev page delivers a
 // signed logout token and a signed user.logout webhook to the app, and that browser is signed
-// out while this one is not; then "Sign out everywhere" ends the rest.
+// out while this one is not; she signs in there again, and "Sign out everywhere" here ends both.
 test('a sign-in ended at the IdP ends its session in the browser; sign out everywhere', { skip: skip || false, timeout: 10 * 60_000 }, async () => {
   const other = await launchBrowser();
   try {
@@ -274,12 +274,21 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     assert.match(readLog(), /^POST \/api\/backchannel-logout 200 \d+ ms$/m);
     assert.match(readLog(), /^POST \/api\/scalekit\/webhook 200 \d+ ms$/m);
 
-    // Sign out everywhere: this browser lands on the sign-in page.
+    // She signs in again in the second browser; then signs out everywhere in this one: both
+    // browsers land on the sign-in page, and the IdP asks again (Scalekit revoked her sign-ins).
+    await globex.locator('#user-usr_alice').click();
+    await globex.locator('#org-org_globex').click();
+    await globex.waitForURL(`${stack.url}/dashboard/profile`);
+    await acme.reload();
+    await acme.locator('#sessions[data-count="2"]').waitFor();
     await acme.locator('#sign-out-everywhere').click();
     await acme.locator('#user-usr_alice').waitFor();
     assert.match(readLog(), /^DELETE \/api\/sessions 204 \d+ ms$/m);
     const left = (await browser.context.cookies(stack.url)).map((c) => c.name);
     assert.ok(!left.includes('__Host-sk_session'), `cookies left: ${left}`);
+    await globex.goto(`${stack.url}/dashboard/profile`);
+    await globex.locator('#user-usr_alice').waitFor();
+    assert.ok(globex.url().startsWith(`${stack.idpUrl}/oauth/authorize?`), globex.url());
   } finally {
     await other.close();
   }

@@ -152,8 +152,10 @@ async function loadSessions() {
 }
 document.getElementById('sign-out-everywhere').addEventListener('click', async (event) => {
   event.target.disabled = true;
-  if (await end('/api/sessions')) location.href = '/dashboard/profile';
-  else event.target.disabled = false;
+  if (await end('/api/sessions')) { location.href = '/dashboard/profile'; return; }
+  // Scalekit failed (502/504) after the other devices were signed out here: show what is left.
+  await loadSessions();
+  event.target.disabled = false;
 });
 for (const button of document.querySelectorAll('[data-call]')) {
   button.addEventListener('click', async () => {

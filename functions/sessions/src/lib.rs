@@ -6,10 +6,11 @@
 //!   cookie value or the table key);
 //! - `DELETE /api/sessions/{id}`: ends one of the caller's sessions (`204`; a handle that is not
 //!   the caller's: `404`, and nothing changes); ending the current one signs this browser out;
-//! - `DELETE /api/sessions`: asks Scalekit to revoke every session of the user (a
-//!   client-credentials token, the client-secret rotation retry), then ends them all here
-//!   (`204`, this browser signed out). If Scalekit fails, nothing has changed and the answer says
-//!   so (`502`/`504`): try again.
+//! - `DELETE /api/sessions`: ends every other session of the user here, asks Scalekit to revoke
+//!   every session of the user (a client-credentials token, the client-secret rotation retry),
+//!   then ends this one too (`204`, this browser signed out). If Scalekit fails, the other
+//!   devices are signed out here all the same, this browser stays signed in and the answer says
+//!   Scalekit failed (`502`/`504`): try again.
 //!
 //! Same-site only: a cross-site request gets `403 cross_site_request`.
 
@@ -144,20 +145,31 @@ async fn end_one(app: &App, signed_in: &SignedIn, handle: &str) -> Result<Respon
 
 async fn end_all(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed> {
     let user_id = &signed_in.record.user_id;
+    // A device being locked out (a lost laptop) is out at once, whatever Scalekit's state; this
+    // browser's session stays until Scalekit has revoked too, so that the user can try again.
+    let others = Ending::UserExcept {
+        user_id: user_id.clone(),
+        kept: signed_in.record.key.clone(),
+    };
+    let ended_first = end_sessions(app, &others).await.map_err(unavailable)?;
     let revoked = with_client_secret(app.client_secret(), |secret| async move {
         app.scalekit.revoke_user_sessions(&secret, user_id).await
     })
     .await
     .map_err(|error| {
+        tracing::warn!(
+            outcome = "signed_out_everywhere_here_only",
+            ended = ended_first
+        );
         Failed::Api(match error {
             TokenCallError::Secret(e) => failures::secrets(&e),
             TokenCallError::Idp(e) => failures::idp(&e),
         })
     })?;
-    let ending = Ending::User {
+    let everyone = Ending::User {
         user_id: user_id.clone(),
     };
-    let ended = end_sessions(app, &ending).await.map_err(unavailable)?;
+    let ended = ended_first + end_sessions(app, &everyone).await.map_err(unavailable)?;
     tracing::info!(
         outcome = "signed_out_everywhere",
         ended,

@@ -27,6 +27,13 @@ pub enum Ending {
         /// `sub`.
         user_id: String,
     },
+    /// Every session of a user but one (signing out everywhere before Scalekit has revoked).
+    UserExcept {
+        /// `sub`.
+        user_id: String,
+        /// The record key of the session kept.
+        kept: String,
+    },
     /// A user's sessions in one organization (the membership was removed).
     Membership {
         /// `sub`.
@@ -56,6 +63,7 @@ impl Ending {
                     && user_id.as_deref().is_none_or(user)
             }
             Self::User { user_id } => user(user_id),
+            Self::UserExcept { user_id, kept } => user(user_id) && record.key != *kept,
             Self::Membership {
                 user_id,
                 organization_id,
@@ -73,6 +81,7 @@ impl Ending {
             Self::Membership {
                 organization_id, ..
             } => hinted.organization_id.as_deref() == Some(organization_id.as_str()),
+            Self::UserExcept { kept, .. } => hinted.key != *kept,
             Self::User { .. } | Self::Organization { .. } => true,
         }
     }
@@ -82,7 +91,9 @@ impl Ending {
 async fn candidates(app: &App, ending: &Ending) -> Result<Vec<Hinted>, Unavailable> {
     let (hint, value) = match ending {
         Ending::ScalekitSession { session_id, .. } => (Hint::ScalekitSession, session_id),
-        Ending::User { user_id } | Ending::Membership { user_id, .. } => (Hint::User, user_id),
+        Ending::User { user_id }
+        | Ending::UserExcept { user_id, .. }
+        | Ending::Membership { user_id, .. } => (Hint::User, user_id),
         Ending::Organization { organization_id } => (Hint::Organization, organization_id),
     };
     let found = app
@@ -241,7 +252,8 @@ mod tests {
     #[test]
     fn an_ending_matches_by_the_sealed_record_alone() {
         let alice_acme = record("usr_alice", Some("org_acme"), Some("ses_1"));
-        let alice_globex = record("usr_alice", Some("org_globex"), Some("ses_2"));
+        let mut alice_globex = record("usr_alice", Some("org_globex"), Some("ses_2"));
+        alice_globex.key = "k2".into();
         let carol = record("usr_carol", Some("org_acme"), Some("ses_3"));
         let sid = |s: &str, u: Option<&str>| Ending::ScalekitSession {
             session_id: s.into(),
@@ -256,6 +268,13 @@ mod tests {
                     user_id: "usr_alice".into(),
                 },
                 [true, true, false],
+            ),
+            (
+                Ending::UserExcept {
+                    user_id: "usr_alice".into(),
+                    kept: "k2".into(),
+                },
+                [true, false, false],
             ),
             (
                 Ending::Membership {
