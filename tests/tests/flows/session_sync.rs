@@ -527,17 +527,22 @@ async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only(
     );
 }
 
-#[tokio::test]
-async fn a_deleted_organization_ends_every_session_in_it() {
-    let app = TestApp::spawn().await;
-    let mut people = people(&app).await;
-    let (status, answer) = deliver_event(
-        &app,
+/// Scalekit telling the app that Acme was deleted.
+async fn acme_deleted(app: &TestApp) -> (u16, Value) {
+    deliver_event(
+        app,
         "organization.deleted",
         json!({"id": "org_acme", "display_name": "Acme Corp"}),
         Some("org_acme"),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_deleted_organization_ends_every_session_in_it() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    let (status, answer) = acme_deleted(&app).await;
     assert_eq!((status, &answer["ended"]), (200, &json!(2)));
     assert_eq!(
         people.still_signed_in(&app).await,
@@ -579,13 +584,7 @@ async fn a_deleted_organization_with_hundreds_of_sessions_ends_them_all_within_t
     .await;
     app.webhook = app.stack.app_via(webhook::NEEDS, &far);
 
-    let (status, answer) = within_the_function_timeout(deliver_event(
-        &app,
-        "organization.deleted",
-        json!({"id": "org_acme", "display_name": "Acme Corp"}),
-        Some("org_acme"),
-    ))
-    .await;
+    let (status, answer) = within_the_function_timeout(acme_deleted(&app)).await;
     assert_eq!((status, &answer["ended"]), (200, &json!(241)));
     assert!(!signed_in(&app, &mut alice).await);
     assert!(signed_in(&app, &mut bob).await);
