@@ -620,6 +620,31 @@ async fn my_sessions(app: &TestApp, browser: &mut Browser) -> Vec<Value> {
     json(&response)["sessions"].as_array().unwrap().clone()
 }
 
+#[tokio::test]
+async fn the_session_list_is_newest_first() {
+    let app = TestApp::spawn().await;
+    let mut browsers = Vec::new();
+    for organization in ["org_acme", "org_globex"].repeat(3) {
+        browsers.push(app.signed_in("usr_alice", Some(organization)).await);
+    }
+    // Sign-ins minutes apart, in no order the table keeps them in (the list reads its records
+    // several at once, in whatever order they answer).
+    let edited = std::sync::atomic::AtomicUsize::new(0);
+    app.stack
+        .edit_sessions(|record| {
+            let n = edited.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            record.created_at -= 60 * [3, 0, 5, 1, 4, 2][n];
+        })
+        .await;
+    let created: Vec<i64> = my_sessions(&app, &mut browsers[0])
+        .await
+        .iter()
+        .map(|session| session["createdAt"].as_i64().expect("createdAt"))
+        .collect();
+    assert_eq!(created.len(), 6);
+    assert!(created.windows(2).all(|w| w[0] > w[1]), "{created:?}");
+}
+
 async fn delete(app: &TestApp, browser: &mut Browser, path: &str, headers: &[(&str, &str)]) -> u16 {
     let gateway = app.gateway();
     request(&gateway, browser, Method::DELETE, path, headers)
