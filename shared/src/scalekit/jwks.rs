@@ -109,6 +109,13 @@ impl JwksCache {
         }
     }
 
+    /// When the cached key set was fetched, while it is fresh (its TTL not passed): the
+    /// generation a verification made with it belongs to.
+    pub fn fresh_since(&self) -> Option<Instant> {
+        self.fetched_at()
+            .filter(|fetched_at| fetched_at.elapsed() < self.ttl)
+    }
+
     fn fetched_at(&self) -> Option<Instant> {
         self.current
             .read()

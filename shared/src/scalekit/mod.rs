@@ -128,7 +128,7 @@ impl ScalekitClient {
             environment_url,
             management_token: management::TokenCache::default(),
             organization_names: management::NameCache::default(),
-            verified_access_tokens: VerifiedTokens::new(VERIFIED_ACCESS_TOKENS, settings.keys_ttl),
+            verified_access_tokens: VerifiedTokens::new(VERIFIED_ACCESS_TOKENS),
         })
     }
 
@@ -314,22 +314,29 @@ impl ScalekitClient {
     }
 
     /// Verifies an access token issued to this client. Its signature is verified once per
-    /// container and key-cache TTL (the same token comes with every request of its user); its
-    /// claims, expiry included, on every call.
+    /// container and key set (the same token comes with every request of its user); its claims,
+    /// expiry included, on every call.
     pub async fn verify_access_token(
         &self,
         token: &AccessToken,
     ) -> Result<AccessTokenClaims, TokenError> {
         let rules = Expectations::access_token(&self.issuers, &self.client_id);
-        let claims = match self.verified_access_tokens.get(token.secret()) {
+        // Read before verifying: a verification that refetched the keys is remembered under the
+        // set it found, which is then no longer current, so it is not used.
+        let keys = self.keys.fresh_since();
+        let remembered =
+            keys.and_then(|keys| self.verified_access_tokens.get(token.secret(), keys));
+        let claims = match remembered {
             Some(claims) => {
                 rules::check(&claims, &rules, unix_now())?;
                 claims
             }
             None => {
                 let claims = std::sync::Arc::new(self.verify(token.secret(), &rules).await?);
-                self.verified_access_tokens
-                    .put(token.secret(), claims.clone());
+                if let Some(keys) = keys {
+                    self.verified_access_tokens
+                        .put(token.secret(), claims.clone(), keys);
+                }
                 claims
             }
         };

@@ -113,7 +113,7 @@ async fn a_remembered_access_token_is_refused_once_it_expires() {
     client
         .verify_access_token(&token)
         .await
-        .expect("still valid, now from memory");
+        .expect("still valid; remembered from here on");
     while unix_now() < exp + LEEWAY_SECS {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -142,6 +142,33 @@ async fn an_edited_copy_of_a_remembered_access_token_is_verified_afresh_and_refu
     let refused = client.verify_access_token(&edited).await.err();
     assert!(
         matches!(refused, Some(TokenError::BadSignature)),
+        "{refused:?}"
+    );
+}
+
+/// Remembering a verification does not outlive the key: once a refetched key set no longer holds
+/// the token's key, the token is refused, as it would be without the memory.
+#[tokio::test]
+async fn a_remembered_access_token_is_refused_once_its_key_is_withdrawn() {
+    let idp = start().await;
+    let client = client_for(&idp);
+    let old = AccessToken::new(sign(&idp, access_claims(&idp)));
+    client.verify_access_token(&old).await.expect("valid");
+    client
+        .verify_access_token(&old)
+        .await
+        .expect("valid; remembered from here on");
+
+    idp.rotate_signing_key();
+    idp.retire_old_keys();
+    let new = AccessToken::new(sign(&idp, access_claims(&idp)));
+    client
+        .verify_access_token(&new)
+        .await
+        .expect("its unknown kid refetches the key set");
+    let refused = client.verify_access_token(&old).await.err();
+    assert!(
+        matches!(refused, Some(TokenError::UnknownKey)),
         "{refused:?}"
     );
 }
