@@ -405,14 +405,16 @@ fn to_item(
         ),
         ("version".to_owned(), n(record.version as i64)),
         ("expiration".to_owned(), n(record.ttl(idle_timeout_secs))),
-        ("uid".to_owned(), AttributeValue::S(record.user_id.clone())),
     ]);
+    // Each hint is an index key, and DynamoDB refuses an empty string as one: an empty claim is
+    // no hint (the sealed record keeps it as it came).
     let hints = [
-        ("sid", &record.session_id),
-        ("oid", &record.organization_id),
+        ("uid", Some(&record.user_id)),
+        ("sid", record.session_id.as_ref()),
+        ("oid", record.organization_id.as_ref()),
     ];
     for (name, value) in hints {
-        if let Some(value) = value {
+        if let Some(value) = value.filter(|value| !value.is_empty()) {
             item.insert(name.to_owned(), AttributeValue::S(value.clone()));
         }
     }

@@ -596,6 +596,22 @@ async fn a_deleted_organization_with_hundreds_of_sessions_ends_them_all_within_t
     );
 }
 
+/// `sid` and `oid` are index keys, and DynamoDB refuses an empty string as one: a token carrying
+/// an empty claim must not make every write of its session fail.
+#[tokio::test]
+async fn a_session_whose_organization_or_scalekit_session_is_empty_is_stored() {
+    let app = TestApp::spawn().await;
+    let _alice = app.signed_in("usr_alice", Some("org_acme")).await;
+    let mut record = app.stack.sessions().await.remove(0);
+    record.organization_id = Some(String::new());
+    record.session_id = Some(String::new());
+    app.stack
+        .store_sessions_like(&record, "usr_empty_", 1)
+        .await;
+    let stored = app.stack.sessions().await;
+    assert!(stored.iter().any(|r| r.user_id == "usr_empty_0"));
+}
+
 #[tokio::test]
 async fn a_lookup_hint_edited_in_the_table_ends_no_other_users_session() {
     use aws_sdk_dynamodb::types::AttributeValue;
