@@ -209,6 +209,20 @@ impl Stack {
         }
     }
 
+    /// Removes the clear attribute `name` from the item of session `record_key`: as an
+    /// eventually consistent index that has not caught up with it shows it, that hint finds it not.
+    pub async fn remove_session_attribute(&self, record_key: &str, name: &str) {
+        self.dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(record_key.to_owned()))
+            .update_expression("REMOVE #name")
+            .expression_attribute_names("#name", name)
+            .send()
+            .await
+            .expect("update session");
+    }
+
     /// Sets attributes of every session item in clear, as a table writer could.
     pub async fn set_session_attributes(&self, values: &[(&str, AttributeValue)]) {
         for item in self.session_items().await {

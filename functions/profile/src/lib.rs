@@ -153,7 +153,7 @@ async function loadSessions() {
 document.getElementById('sign-out-everywhere').addEventListener('click', async (event) => {
   event.target.disabled = true;
   if (await end('/api/sessions')) { location.href = '/dashboard/profile'; return; }
-  // Scalekit failed (502/504) after the other devices were signed out here: show what is left.
+  // A failed attempt may have signed the other devices out here first: show what is left.
   await loadSessions();
   event.target.disabled = false;
 });

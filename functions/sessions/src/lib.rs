@@ -25,7 +25,7 @@ use shared::scalekit::unix_now;
 use shared::session::cookies::sign_out_browser;
 use shared::session::{
     authenticate, end_sessions, session_of, sessions_of, Ending, Refresh, SessionError,
-    SessionRecord, SignedIn,
+    SessionRecord, SignedIn, Unavailable,
 };
 use shared::token_calls::{organization_name, with_client_secret, TokenCallError};
 use shared::{failures, App};
@@ -145,8 +145,9 @@ async fn end_one(app: &App, signed_in: &SignedIn, handle: &str) -> Result<Respon
 
 async fn end_all(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed> {
     let user_id = &signed_in.record.user_id;
-    // A device being locked out (a lost laptop) is out at once, whatever Scalekit's state; this
-    // browser's session stays until Scalekit has revoked too, so that the user can try again.
+    // The other devices lose their sessions here at once, whatever Scalekit's state (while
+    // Scalekit has not revoked, one could still sign in again through Scalekit's session); this
+    // browser's stays until Scalekit has revoked too, so that the user can try again.
     let others = Ending::UserExcept {
         user_id: user_id.clone(),
         kept: signed_in.record.key.clone(),
@@ -166,10 +167,12 @@ async fn end_all(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Fail
             TokenCallError::Idp(e) => failures::idp(&e),
         })
     })?;
-    let everyone = Ending::User {
-        user_id: user_id.clone(),
-    };
-    let ended = ended_first + end_sessions(app, &everyone).await.map_err(unavailable)?;
+    // This session by its key: the index may not show a session made moments ago.
+    app.sessions()
+        .delete(&signed_in.record.key)
+        .await
+        .map_err(|error| unavailable(Unavailable::Store(error)))?;
+    let ended = ended_first + 1;
     tracing::info!(
         outcome = "signed_out_everywhere",
         ended,

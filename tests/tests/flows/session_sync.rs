@@ -834,6 +834,29 @@ async fn the_management_token_is_fetched_once_and_reused_until_it_expires() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_ends_this_session_even_before_the_index_shows_it() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("usr_alice", Some("org_acme")).await;
+    let copy = browser.clone();
+    // Signed in a moment ago: the by-user index has not caught up with this session yet.
+    let key = session_key(&SessionId::new(
+        browser.get(SESSION_COOKIE).expect("a session"),
+    ));
+    app.stack.remove_session_attribute(&key, "uid").await;
+
+    assert_eq!(delete(&app, &mut browser, "/api/sessions", &[]).await, 204);
+    assert!(
+        browser.get(SESSION_COOKIE).is_none(),
+        "this browser is signed out"
+    );
+    let mut replayed = copy;
+    assert!(
+        !signed_in(&app, &mut replayed).await,
+        "its session ended, not only its cookies"
+    );
+}
+
+#[tokio::test]
 async fn signing_out_everywhere_survives_a_rotated_client_secret() {
     let app = TestApp::spawn().await;
     let mut alice = app.signed_in("usr_alice", Some("org_acme")).await;
