@@ -53,11 +53,14 @@ impl IamFront {
         let grants_by_id = Arc::new(grants_by_id);
         let url = crate::stack::forwarding_proxy(target, move |path, headers, body| {
             let id = path.trim_matches('/');
-            let request = requested(headers, body)?;
+            let Some(request) = requested(headers, body) else {
+                return Some(denied(id, "a request this front cannot read", headers));
+            };
             let allowed = grants_by_id
                 .get(id)
                 .is_some_and(|grants| grants.contains(&request));
-            (!allowed).then(|| denied(id, &request, headers))
+            let (action, resource) = &request;
+            (!allowed).then(|| denied(id, &format!("{action} on {resource:?}"), headers))
         })
         .await;
         Self { url, logical_ids }
@@ -152,12 +155,8 @@ fn requested(headers: &HeaderMap, body: &[u8]) -> Option<(String, Resource)> {
     })
 }
 
-/// IAM's answer to a request no policy allows, in the service's JSON protocol.
-fn denied(
-    function: &str,
-    (action, resource): &(String, Resource),
-    headers: &HeaderMap,
-) -> Response {
+/// IAM's answer to a request no policy allows (`what`), in the service's JSON protocol.
+fn denied(function: &str, what: &str, headers: &HeaderMap) -> Response {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -167,8 +166,7 @@ fn denied(
         "__type": "com.amazon.coral.service#AccessDeniedException",
         "Message": format!(
             "User: arn:aws:sts::123456789012:assumed-role/{function}Role/{function} is not \
-             authorized to perform: {action} on resource: {resource:?} because no \
-             identity-based policy allows the {action} action"
+             authorized to perform {what}: no identity-based policy allows it"
         ),
     });
     Response::builder()

@@ -246,8 +246,8 @@ impl Stack {
         }
     }
 
-    /// Every session item in the session table (the replay markers it also holds, which have
-    /// no `data`, left out).
+    /// Every item in the session table but the replay markers it also holds (keys `seen#...`):
+    /// a stray item without `data` still shows.
     pub async fn session_items(&self) -> Vec<HashMap<String, AttributeValue>> {
         self.dynamo
             .scan()
@@ -259,7 +259,12 @@ impl Stack {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter(|item| item.contains_key("data"))
+            .filter(|item| {
+                !item
+                    .get("id")
+                    .and_then(|id| id.as_s().ok())
+                    .is_some_and(|id| id.starts_with("seen#"))
+            })
             .collect()
     }
 }

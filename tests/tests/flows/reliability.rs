@@ -352,3 +352,23 @@ async fn a_logout_during_a_dynamodb_outage_keeps_the_cookies_so_the_user_can_ret
     assert!(clears_the_session(&response));
     assert!(app.stack.session_items().await.is_empty());
 }
+
+/// The flow tests' functions run under their template policies: a call the policy grants reaches
+/// moto, one it does not is refused as IAM refuses it.
+#[tokio::test]
+async fn a_call_outside_a_functions_policy_is_refused_as_iam_refuses_it() {
+    let app = TestApp::spawn().await;
+    let store = app.callback.sessions();
+    let keys = app.stack.session_store().1;
+    // The callback may delete a session (DeleteItem), not read one (GetItem).
+    store
+        .delete("no-such-session")
+        .await
+        .expect("DeleteItem is granted");
+    let refused = store
+        .load("no-such-session", &keys.tokens)
+        .await
+        .expect_err("GetItem is not granted");
+    let chain = shared::telemetry::Chain(&refused).to_string();
+    assert!(chain.contains("AccessDeniedException"), "{chain}");
+}
