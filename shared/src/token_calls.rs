@@ -63,3 +63,21 @@ pub async fn organization_name(app: &crate::App, organization_id: &str) -> Optio
     app.scalekit.organization_name_unavailable(organization_id);
     None
 }
+
+/// [`organization_name`] of each of `organization_ids`, looked up side by side: a page waits at
+/// most [`ORGANIZATION_NAME_TIMEOUT`] for all of them, not once per organization.
+pub async fn organization_names<'a>(
+    app: &crate::App,
+    organization_ids: impl IntoIterator<Item = &'a str>,
+) -> std::collections::HashMap<&'a str, Option<String>> {
+    let mut distinct: Vec<&str> = organization_ids.into_iter().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let names = futures_util::future::join_all(
+        distinct
+            .iter()
+            .map(|organization_id| organization_name(app, organization_id)),
+    )
+    .await;
+    distinct.into_iter().zip(names).collect()
+}

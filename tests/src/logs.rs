@@ -91,7 +91,10 @@ impl Write for Written {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("written").extend_from_slice(bytes);
         // Also where the leak checks read every captured line.
-        buffer().lock().expect("log buffer").extend_from_slice(bytes);
+        buffer()
+            .lock()
+            .expect("log buffer")
+            .extend_from_slice(bytes);
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

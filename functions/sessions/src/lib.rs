@@ -27,7 +27,7 @@ use shared::session::{
     authenticate, end_sessions, session_of, sessions_of, Ending, Refresh, SessionError,
     SessionRecord, SignedIn, Unavailable,
 };
-use shared::token_calls::{organization_name, with_client_secret, TokenCallError};
+use shared::token_calls::{organization_names, with_client_secret, TokenCallError};
 use shared::{failures, App};
 
 /// Reads and ends sessions; calls Scalekit's Sessions API with the client secret.
@@ -91,12 +91,11 @@ async fn list(app: &App, signed_in: &SignedIn) -> Result<Response<Body>, Failed>
     let sessions = sessions_of(app, &signed_in.record.user_id, unix_now())
         .await
         .map_err(unavailable)?;
-    let mut names = std::collections::HashMap::new();
-    for organization in sessions.iter().filter_map(|r| r.organization_id.as_deref()) {
-        if !names.contains_key(organization) {
-            names.insert(organization, organization_name(app, organization).await);
-        }
-    }
+    let names = organization_names(
+        app,
+        sessions.iter().filter_map(|r| r.organization_id.as_deref()),
+    )
+    .await;
     let listed: Vec<Value> = sessions
         .iter()
         .map(|record| {
