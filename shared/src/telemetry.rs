@@ -5,6 +5,8 @@
 //! thing: a JSON line carries the invocation's span (its `requestId`) once, not again in a list of
 //! every enclosing span, which the runtime's single span only duplicated. CloudWatch Logs bills
 //! by the byte, and the authorizer writes its lines in front of every request of a team's app.
+//! A line names only its innermost span: a span of our own opened inside an invocation would
+//! hide its `requestId`, so the functions open none (the SDK's spans are below `INFO`).
 
 use lambda_http::tracing::subscriber::filter::{EnvFilter, LevelFilter};
 use lambda_http::tracing::subscriber::fmt::MakeWriter;
@@ -20,7 +22,8 @@ pub fn init() {
 }
 
 /// The subscriber for log `format` (`JSON`, any case, or text) at `level` (default `INFO`),
-/// writing to `writer`.
+/// writing to `writer`. As in lambda_runtime's default, `RUST_LOG`'s directives (e.g.
+/// `shared=debug`) apply on top of `level` when it is set.
 pub fn subscriber<W>(
     format: &str,
     level: Option<&str>,

@@ -51,8 +51,9 @@ pub enum AwsTrust {
 }
 
 impl AwsTrust {
-    /// The trust for `endpoint` (`AWS_ENDPOINT_URL`): the system's store only for an HTTPS
-    /// endpoint that is not AWS's own.
+    /// The trust for `endpoint` (`AWS_ENDPOINT_URL`): the system's store for any `https://`
+    /// endpoint set there (a proxy or an emulator with its own CA; AWS's own endpoints need no
+    /// AWS_ENDPOINT_URL), Amazon's roots otherwise.
     pub fn for_endpoint(endpoint: Option<&str>) -> AwsTrust {
         let https = endpoint
             .and_then(|url| url.get(..8))

@@ -14,8 +14,8 @@ use crate::emulator::Container;
 use crate::flow::{self, Answer};
 use crate::warm::{self, Plan};
 
-/// Whose sessions are ended: a demo user no other scenario signs in, so that each delivery finds
-/// exactly the one session it names (the by-user index returns all of the user's sessions).
+/// Whose sessions are ended: a demo user no other scenario signs in, so that the IdP sign-in
+/// found for it is the one just made, and its end names exactly one session (by its `sid`).
 const ENDED_USER: &str = "usr_carol";
 
 /// What ends the session.

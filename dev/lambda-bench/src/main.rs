@@ -52,9 +52,7 @@ fn main() -> ExitCode {
 
 fn measure(options: Options) -> ExitCode {
     // The in-process handler figures include the JSON log formatting the functions do in Lambda
-    // (written nowhere). Set before any thread starts, and before the flow tests' stack, whose
-    // log capture then stays off.
-    std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    // (written nowhere). Installed before the flow tests' stack, whose log capture then stays off.
     {
         use lambda_http::tracing::subscriber::util::SubscriberInitExt;
         shared::telemetry::subscriber("JSON", None, std::io::sink).init();

@@ -1,5 +1,5 @@
 //! `POST /api/scalekit/webhook`: Scalekit's webhooks, verified as Scalekit's SDKs verify them
-//! (`shared::webhook`), deduplicated by `webhook-id`, and acted on when they end sessions:
+//! (`shared::webhook`), and acted on, once per `webhook-id`, when they end sessions:
 //! `user.logout` (the Scalekit session), `user.organization_membership_deleted` (the user's
 //! sessions in that organization), `organization.deleted` (every session in it).
 //!

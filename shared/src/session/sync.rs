@@ -196,8 +196,8 @@ pub async fn sessions_of(
     Ok(found)
 }
 
-/// The active session of `user_id` whose [`SessionRecord::handle`] is `handle`, reading only
-/// that record.
+/// The active session of `user_id` whose [`SessionRecord::handle`] is `handle`: the user's keys
+/// from the by-user index, then only that record.
 pub async fn session_of(
     app: &App,
     user_id: &str,
