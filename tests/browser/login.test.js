@@ -275,12 +275,15 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     assert.match(readLog(), /^POST \/api\/scalekit\/webhook 200 \d+ ms$/m);
 
     // She signs in again in the second browser; then signs out everywhere in this one: both
-    // browsers land on the sign-in page, and the IdP asks again (Scalekit revoked her sign-ins).
+    // browsers land on the sign-in page, and Scalekit (the IdP's list) holds none of her
+    // sign-ins any more.
     await globex.locator('#user-usr_alice').click();
     await globex.locator('#org-org_globex').click();
     await globex.waitForURL(`${stack.url}/dashboard/profile`);
     await acme.reload();
     await acme.locator('#sessions[data-count="2"]').waitFor();
+    await idp.reload();
+    assert.ok(await idp.locator('#sign-ins tr', { hasText: 'usr_alice' }).count() >= 2);
     await acme.locator('#sign-out-everywhere').click();
     await acme.locator('#user-usr_alice').waitFor();
     assert.match(readLog(), /^DELETE \/api\/sessions 204 \d+ ms$/m);
@@ -289,6 +292,8 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     await globex.goto(`${stack.url}/dashboard/profile`);
     await globex.locator('#user-usr_alice').waitFor();
     assert.ok(globex.url().startsWith(`${stack.idpUrl}/oauth/authorize?`), globex.url());
+    await idp.reload();
+    assert.equal(await idp.locator('#sign-ins tr', { hasText: 'usr_alice' }).count(), 0);
   } finally {
     await other.close();
   }

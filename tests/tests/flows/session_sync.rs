@@ -840,6 +840,27 @@ async fn the_management_token_is_fetched_once_and_reused_until_it_expires() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_while_scalekit_hangs_ends_the_other_devices_and_keeps_this_one() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    // The sessions page was just shown: its name lookups cached a management token, so the
+    // revoke call itself is what hangs, for longer than the client waits.
+    my_sessions(&app, &mut people.alice_globex).await;
+    app.stack
+        .idp
+        .misbehave(Misbehaviour::ApiDelay(std::time::Duration::from_secs(8)));
+    assert_eq!(
+        delete(&app, &mut people.alice_globex, "/api/sessions", &[]).await,
+        504
+    );
+    app.stack.idp.clear_misbehaviour();
+    assert_eq!(
+        people.still_signed_in(&app).await,
+        [false, true, true, true]
+    );
+}
+
+#[tokio::test]
 async fn signing_out_everywhere_ends_this_session_even_before_the_index_shows_it() {
     let app = TestApp::spawn().await;
     let mut browser = app.signed_in("usr_alice", Some("org_acme")).await;
