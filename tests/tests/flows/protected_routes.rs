@@ -2,32 +2,15 @@
 //! Gateway puts it there (template.yaml's routes and `Auth.Authorizers`): browser sessions,
 //! Bearer tokens, the route policy, revocation, refresh, failures and hostile input.
 
-use flow_tests::gateway::{json, request};
 use flow_tests::stack::{FlakyProxy, ThrottlingProxy};
 use flow_tests::Browser;
-use lambda_http::http::Method;
 use scalekit_dev::{Endpoint, Misbehaviour};
 use serde_json::{json, Value};
 use shared::scalekit::unix_now;
 use shared::session::cookies::ACCESS_TOKEN_COOKIE;
 
 use crate::call;
-use crate::support::{Container, TestApp};
-
-async fn get(app: &Container, browser: &mut Browser, path: &str) -> (u16, Value) {
-    get_with(app, browser, path, &[]).await
-}
-
-async fn get_with(
-    app: &Container,
-    browser: &mut Browser,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
-    let gateway = app.gateway();
-    let response = request(&gateway, browser, Method::GET, path, headers).await;
-    (response.status().as_u16(), json(&response))
-}
+use crate::support::{get, get_with, Container, TestApp};
 
 /// A valid access token's claims for `user`, shaped like Scalekit's; a test changes one.
 fn access_claims(app: &TestApp, user: &str, roles: &[&str]) -> Value {

@@ -14,7 +14,7 @@ use shared::scalekit::unix_now;
 use shared::session::cookies::SESSION_COOKIE;
 use shared::session::session_key;
 
-use crate::support::{Container, TestApp};
+use crate::support::{get, Container, TestApp};
 
 /// Whether `browser`'s session still works (through `/api/session`, as the app's pages check).
 async fn signed_in(app: &TestApp, browser: &mut Browser) -> bool {
@@ -38,6 +38,13 @@ async fn sid_of(app: &TestApp, browser: &Browser) -> String {
         .find(|record| record.key == key)
         .and_then(|record| record.session_id)
         .expect("the record keeps Scalekit's sid")
+}
+
+/// A logout token ending every session of `user` (it names no Scalekit session).
+fn user_logout_token(app: &TestApp, user: &str) -> String {
+    app.stack
+        .idp
+        .mint_logout_token(json!({"sub": user, "sid": null}))
 }
 
 /// Scalekit delivering a signed event of `kind` about `data`.
@@ -70,6 +77,15 @@ async fn people(app: &TestApp) -> People {
 }
 
 impl People {
+    /// Asserts who is still signed in: alice (Acme), alice (Globex), carol, bob.
+    async fn assert_signed_in(&mut self, app: &TestApp, expected: [bool; 4]) {
+        assert_eq!(
+            self.still_signed_in(app).await,
+            expected,
+            "signed in: alice (Acme), alice (Globex), carol, bob"
+        );
+    }
+
     async fn still_signed_in(&mut self, app: &TestApp) -> [bool; 4] {
         [
             signed_in(app, &mut self.alice_acme).await,
@@ -84,52 +100,30 @@ impl People {
 async fn ending_a_sign_in_at_scalekit_ends_exactly_that_session_by_back_channel_logout() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
     let sid = sid_of(&app, &people.alice_acme).await;
     // The authorizer's container has allowed her before.
-    let gateway = app.gateway();
-    let me = request(
-        &gateway,
-        &mut people.alice_acme,
-        Method::GET,
-        "/api/me",
-        &[],
-    )
-    .await;
-    assert_eq!(me.status(), 200);
+    assert_eq!(get(&app, &mut people.alice_acme, "/api/me").await.0, 200);
 
     let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
     let (status, _) = app.backchannel_logout(&ended.logout_token).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, true, true])
+        .await;
     // The authorizer agrees at once.
-    let me = request(
-        &gateway,
-        &mut people.alice_acme,
-        Method::GET,
-        "/api/me",
-        &[],
-    )
-    .await;
-    assert_eq!(me.status(), 403);
+    assert_eq!(get(&app, &mut people.alice_acme, "/api/me").await.0, 403);
 }
 
 #[tokio::test]
 async fn a_logout_token_naming_only_the_user_ends_all_their_sessions_and_only_theirs() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
-    let token = app
-        .stack
-        .idp
-        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    let token = user_logout_token(&app, "usr_alice");
     assert_eq!(app.backchannel_logout(&token).await.0, 200);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, false, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, false, true, true])
+        .await;
 }
 
 #[tokio::test]
@@ -142,10 +136,9 @@ async fn a_logout_token_naming_only_the_scalekit_session_is_found_without_the_us
         .idp
         .mint_logout_token(json!({"sid": sid, "sub": null}));
     assert_eq!(app.backchannel_logout(&token).await.0, 200);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [true, true, false, true]
-    );
+    people
+        .assert_signed_in(&app, [true, true, false, true])
+        .await;
 }
 
 #[tokio::test]
@@ -190,7 +183,7 @@ async fn scalekits_receivers_take_posts_of_a_bounded_size_only() {
         .backchannel_logout(&format!("{token}&padding={}", "x".repeat(20 * 1024)))
         .await;
     assert_eq!(status, 413);
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
     // Another method: the handlers answer 405 (the gateway routes only POST to them).
     let as_get = |name| {
         let mut event = flow_tests::events::load(name);
@@ -226,26 +219,22 @@ async fn a_logout_or_webhook_that_failed_half_way_is_acted_on_when_scalekit_retr
     let broken = containers_that_cannot_end_sessions(&app);
 
     // The token verifies and its jti is remembered; ending fails: forgotten again, a 5xx.
-    let token = app
-        .stack
-        .idp
-        .mint_logout_token(json!({"sub": "usr_carol", "sid": null}));
+    let token = user_logout_token(&app, "usr_carol");
     let (status, body) = broken.backchannel_logout(&token).await;
     assert_eq!(status, 503, "{body}");
     let sid = sid_of(&app, &people.alice_globex).await;
     let ended = app.stack.idp.end_sign_in(&sid).expect("an active sign-in");
     let (status, body) = broken.deliver_webhook(&ended.webhook).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
 
     // Scalekit retries, reaching a container that can: neither is taken for a replay.
     assert_eq!(app.backchannel_logout(&token).await.0, 200);
     let (status, body) = app.deliver_webhook(&ended.webhook).await;
     assert_eq!((status, &body["ended"]), (200, &json!(1)), "{body}");
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [true, false, false, true]
-    );
+    people
+        .assert_signed_in(&app, [true, false, false, true])
+        .await;
 }
 
 #[tokio::test]
@@ -261,20 +250,16 @@ async fn a_logout_token_signed_with_a_rotated_key_is_verified_after_one_key_refe
     let bob = app.stack.idp.mint_logout_token(json!({"sub": "usr_bob"}));
     assert_eq!(app.backchannel_logout(&bob).await.0, 200);
     assert_eq!(app.stack.idp.requests(Endpoint::Keys), fetched + 1);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [true, true, false, false]
-    );
+    people
+        .assert_signed_in(&app, [true, true, false, false])
+        .await;
 }
 
 #[tokio::test]
 async fn one_logout_token_sent_to_two_containers_at_once_is_taken_once() {
     let app = TestApp::spawn().await;
     let _alice = app.signed_in("usr_alice", Some("org_acme")).await;
-    let token = app
-        .stack
-        .idp
-        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    let token = user_logout_token(&app, "usr_alice");
     let other = Container::of(&app.stack);
     let (here, there) = tokio::join!(
         app.backchannel_logout(&token),
@@ -392,10 +377,9 @@ async fn a_signed_user_logout_webhook_ends_that_session_and_a_redelivery_is_a_du
         (status, &body["received"], &body["ended"]),
         (200, &json!("user.logout"), &json!(1))
     );
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [true, false, true, true]
-    );
+    people
+        .assert_signed_in(&app, [true, false, true, true])
+        .await;
     // Scalekit retries with the same webhook-id, reaching another container: acknowledged,
     // done once.
     let (status, body) = Container::of(&app.stack)
@@ -471,13 +455,12 @@ async fn a_forged_stale_or_edited_webhook_is_refused_and_changes_nothing() {
         assert_eq!(status, 401, "{what}: {answer}");
         assert_eq!(answer["error"], "invalid_signature", "{what}");
     }
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
     // The genuine delivery still acts: the refusals remembered nothing.
     assert_eq!(app.deliver_webhook(&good).await.0, 200);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, true, true])
+        .await;
 }
 
 #[tokio::test]
@@ -506,7 +489,7 @@ async fn verified_webhooks_that_end_nothing_are_acknowledged_and_a_body_that_is_
             "{not_an_event}"
         );
     }
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
 }
 
 #[tokio::test]
@@ -521,10 +504,9 @@ async fn a_removed_membership_ends_the_users_sessions_in_that_organization_only(
     )
     .await;
     assert_eq!((status, &answer["ended"]), (200, &json!(1)));
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, true, true])
+        .await;
 }
 
 /// Scalekit telling the app that Acme was deleted.
@@ -544,10 +526,9 @@ async fn a_deleted_organization_ends_every_session_in_it() {
     let mut people = people(&app).await;
     let (status, answer) = acme_deleted(&app).await;
     assert_eq!((status, &answer["ended"]), (200, &json!(2)));
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, false, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, false, true])
+        .await;
 }
 
 /// Lambda ends an invocation at the function's timeout (template.yaml's), whatever it is doing.
@@ -621,10 +602,7 @@ async fn a_lookup_hint_edited_in_the_table_ends_no_other_users_session() {
     app.stack
         .set_session_attributes(&[("uid", AttributeValue::S("usr_alice".into()))])
         .await;
-    let token = app
-        .stack
-        .idp
-        .mint_logout_token(json!({"sub": "usr_alice", "sid": null}));
+    let token = user_logout_token(&app, "usr_alice");
     assert_eq!(app.backchannel_logout(&token).await.0, 200);
     assert!(signed_in(&app, &mut carol).await);
 }
@@ -703,13 +681,12 @@ async fn users_see_their_own_sessions_and_end_one_on_another_device() {
         delete(&app, &mut people.alice_acme, &path, &cross).await,
         403
     );
-    assert_eq!(people.still_signed_in(&app).await, [true; 4]);
+    people.assert_signed_in(&app, [true; 4]).await;
 
     assert_eq!(delete(&app, &mut people.alice_acme, &path, &[]).await, 204);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [true, false, true, true]
-    );
+    people
+        .assert_signed_in(&app, [true, false, true, true])
+        .await;
     let listed = my_sessions(&app, &mut people.alice_acme).await;
     assert_eq!(listed.len(), 1);
 
@@ -727,10 +704,9 @@ async fn users_see_their_own_sessions_and_end_one_on_another_device() {
     assert_eq!(response.status(), 204);
     assert_eq!(response.headers()["clear-site-data"], "\"cookies\"");
     assert!(people.alice_acme.get(SESSION_COOKIE).is_none());
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, false, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, false, true, true])
+        .await;
 }
 
 #[tokio::test]
@@ -788,10 +764,9 @@ async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
         502
     );
     app.stack.idp.clear_misbehaviour();
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, true, true])
+        .await;
     assert_eq!(at_idp("usr_alice"), 2);
 
     let cross = [("sec-fetch-site", "cross-site")];
@@ -811,10 +786,9 @@ async fn signing_out_everywhere_ends_every_session_here_and_at_scalekit() {
     );
     assert_eq!(at_idp("usr_alice"), 0, "Scalekit revoked them");
     assert_eq!(at_idp("usr_carol"), 1);
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, false, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, false, true, true])
+        .await;
     assert!(
         people.alice_globex.get(SESSION_COOKIE).is_none(),
         "this browser is signed out"
@@ -854,10 +828,9 @@ async fn signing_out_everywhere_while_scalekit_hangs_ends_the_other_devices_and_
         504
     );
     app.stack.idp.clear_misbehaviour();
-    assert_eq!(
-        people.still_signed_in(&app).await,
-        [false, true, true, true]
-    );
+    people
+        .assert_signed_in(&app, [false, true, true, true])
+        .await;
 }
 
 #[tokio::test]

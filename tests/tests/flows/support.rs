@@ -99,6 +99,24 @@ impl Container {
     }
 }
 
+/// A GET of `path` in `browser` through the gateway in front of `app`: the status and JSON body.
+pub async fn get(app: &Container, browser: &mut Browser, path: &str) -> (u16, Value) {
+    get_with(app, browser, path, &[]).await
+}
+
+/// [`get`] with extra request headers.
+pub async fn get_with(
+    app: &Container,
+    browser: &mut Browser,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let gateway = app.gateway();
+    let response =
+        flow_tests::gateway::request(&gateway, browser, Method::GET, path, headers).await;
+    (response.status().as_u16(), json(&response))
+}
+
 /// The function a sample event is for: `events/<function>-<case>.json`.
 pub fn function_of(event_name: &str) -> &'static str {
     const FUNCTIONS: [&str; 11] = [
