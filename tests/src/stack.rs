@@ -223,6 +223,40 @@ impl Stack {
             .expect("update session");
     }
 
+    /// Moves every replay marker's expiry `seconds` earlier: as if that much time had passed.
+    pub async fn age_replay_markers(&self, seconds: i64) {
+        let markers = self
+            .dynamo
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| item["id"].as_s().is_ok_and(|id| id.starts_with("seen#")));
+        for marker in markers {
+            let expiration: i64 = marker["expiration"]
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .expect("a marker's expiration");
+            self.dynamo
+                .update_item()
+                .table_name(&self.table)
+                .key("id", marker["id"].clone())
+                .update_expression("SET expiration = :e")
+                .expression_attribute_values(
+                    ":e",
+                    AttributeValue::N((expiration - seconds).to_string()),
+                )
+                .send()
+                .await
+                .expect("age a replay marker");
+        }
+    }
+
     /// Sets attributes of every session item in clear, as a table writer could.
     pub async fn set_session_attributes(&self, values: &[(&str, AttributeValue)]) {
         for item in self.session_items().await {

@@ -522,3 +522,20 @@ fn sessions_are_found_by_index_and_no_function_may_scan_the_table() {
         );
     }
 }
+
+#[test]
+fn a_replay_markers_lease_outlasts_every_invocation_of_scalekits_receivers() {
+    let template = template();
+    let functions = functions(&template);
+    for binary in ["backchannel-logout", "webhook"] {
+        let (id, function) = &functions[binary];
+        let timeout = function["Properties"]["Timeout"]
+            .as_i64()
+            .or_else(|| template["Globals"]["Function"]["Timeout"].as_i64())
+            .expect("a Timeout");
+        assert!(
+            timeout < shared::session::MARKER_LEASE_SECS,
+            "{id}: a delivery racing one that runs {timeout} s would not be a duplicate"
+        );
+    }
+}

@@ -16,7 +16,9 @@ pub use store::{
     Hint, Hinted, RotationOutcome, SessionStore, StoreError, ORGANIZATION_INDEX,
     SCALEKIT_SESSION_INDEX, USER_INDEX,
 };
-pub use sync::{end_sessions, end_sessions_once, session_of, sessions_of, Ending};
+pub use sync::{
+    end_sessions, end_sessions_once, session_of, sessions_of, Ending, MARKER_LEASE_SECS,
+};
 pub use transaction::{
     is_transaction_cookie_name, transaction_cookie_name, transactions_to_evict, Transaction,
     TransactionError, MAX_LIVE_TRANSACTIONS,

@@ -335,6 +335,20 @@ impl SessionStore {
         outcome(result).map(|outcome| outcome == RotationOutcome::Stored)
     }
 
+    /// Keeps a marker recorded by [`SessionStore::remember_once`] until `until` (seconds since
+    /// the epoch): the work it guarded is done.
+    pub async fn remember_until(&self, marker: &str, until: i64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", key_of(&marker_key(marker)))
+            .item("expiration", n(until))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Forgets a marker recorded by [`SessionStore::remember_once`] (the work it guarded failed,
     /// so a retry must not be taken for a replay).
     pub async fn forget(&self, marker: &str) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use super::record::session_handle;
 use super::store::{Hint, Hinted};
 use super::{SessionError, SessionRecord, Unavailable};
 use crate::scalekit::unix_now;
+use crate::telemetry::Chain;
 use crate::App;
 
 /// Which of our sessions to end.
@@ -117,10 +118,17 @@ async fn open(app: &App, key: &str) -> Result<Option<SessionRecord>, Unavailable
     }
 }
 
-/// [`end_sessions`] once per `marker` (a logout token's `jti`, a webhook's id), remembered until
-/// `until` (seconds since the epoch): `None` when the marker is already remembered, a replay or a
-/// redelivery. The marker is forgotten again if ending fails, so that the sender's retry is not
-/// taken for a replay.
+/// How long a replay marker holds before the sessions it guards have ended: longer than any
+/// invocation runs (template.yaml's `Timeout`, 10 s; a template test keeps it so), so that a
+/// delivery racing the first is a duplicate; short, so that when the first fails and cannot even
+/// forget its marker (DynamoDB failing, Lambda ending the invocation), the sender's later retries
+/// are acted on.
+pub const MARKER_LEASE_SECS: i64 = 15;
+
+/// [`end_sessions`] once per `marker` (a logout token's `jti`, a webhook's id): `None` when the
+/// marker is already remembered, a replay or a redelivery. The marker is taken for
+/// [`MARKER_LEASE_SECS`], kept until `until` (seconds since the epoch) once the sessions have
+/// ended, and forgotten if ending fails, so that the sender's retry is not taken for a replay.
 pub async fn end_sessions_once(
     app: &App,
     marker: &str,
@@ -128,18 +136,24 @@ pub async fn end_sessions_once(
     ending: &Ending,
 ) -> Result<Option<usize>, Unavailable> {
     let sessions = app.sessions();
+    let now = unix_now();
     if !sessions
-        .remember_once(marker, unix_now(), until)
+        .remember_once(marker, now, now + MARKER_LEASE_SECS)
         .await
         .map_err(Unavailable::Store)?
     {
         return Ok(None);
     }
     match end_sessions(app, ending).await {
-        Ok(ended) => Ok(Some(ended)),
+        Ok(ended) => {
+            if let Err(error) = sessions.remember_until(marker, until).await {
+                tracing::warn!(error = %Chain(&error), "replay marker not kept: a redelivery after its lease would act again");
+            }
+            Ok(Some(ended))
+        }
         Err(cause) => {
             if let Err(error) = sessions.forget(marker).await {
-                tracing::warn!(%error, "replay marker not forgotten: a retry will be taken for a replay");
+                tracing::warn!(error = %Chain(&error), "replay marker not forgotten: a retry within its lease will be taken for a replay");
             }
             Err(cause)
         }

@@ -238,6 +238,49 @@ async fn a_logout_or_webhook_that_failed_half_way_is_acted_on_when_scalekit_retr
 }
 
 #[tokio::test]
+async fn a_logout_that_ended_some_sessions_before_dynamodb_failed_ends_the_rest_when_retried() {
+    let app = TestApp::spawn().await;
+    let mut people = people(&app).await;
+    // DynamoDB deletes one item, then fails every delete (its retries included).
+    let deletes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = deletes.clone();
+    let failing = flow_tests::stack::forwarding_proxy(&app.stack.moto_url(), move |_, headers, _| {
+        let delete = headers
+            .get("x-amz-target")
+            .is_some_and(|t| t == "DynamoDB_20120810.DeleteItem");
+        (delete && counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1).then(|| {
+            axum::response::Response::builder()
+                .status(500)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(axum::body::Body::from(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+                ))
+                .expect("static response")
+        })
+    })
+    .await;
+    let mut broken = Container::of(&app.stack);
+    broken.backchannel_logout = app.stack.app_via(backchannel_logout::NEEDS, &failing);
+
+    // alice has two sessions: one ends, then the store fails, and so does forgetting the jti
+    // (a delete too): a 5xx, and the jti is remembered only as long as an invocation can run.
+    let token = user_logout_token(&app, "usr_alice");
+    let (status, body) = broken.backchannel_logout(&token).await;
+    assert_eq!(status, 503, "{body}");
+    let still = people.still_signed_in(&app).await;
+    assert_eq!(still[..2].iter().filter(|s| **s).count(), 1, "{still:?}");
+
+    // Scalekit retries later: the same token ends the other one.
+    app.stack
+        .age_replay_markers(shared::session::MARKER_LEASE_SECS + 1)
+        .await;
+    assert_eq!(app.backchannel_logout(&token).await.0, 200);
+    people
+        .assert_signed_in(&app, [false, false, true, true])
+        .await;
+}
+
+#[tokio::test]
 async fn a_logout_token_signed_with_a_rotated_key_is_verified_after_one_key_refetch() {
     let app = TestApp::spawn().await;
     let mut people = people(&app).await;
