@@ -282,7 +282,7 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     await globex.waitForURL(`${stack.url}/dashboard/profile`);
     await acme.reload();
     await acme.locator('#sessions[data-count="2"]').waitFor();
-    await idp.reload();
+    await idp.goto(`${stack.idpUrl}/dev`);
     assert.ok(await idp.locator('#sign-ins tr', { hasText: 'alice@acme.test' }).count() >= 2);
     await acme.locator('#sign-out-everywhere').click();
     await acme.locator('#user-usr_alice').waitFor();
@@ -292,7 +292,7 @@ test('a sign-in ended at the IdP ends its session in the browser; sign out every
     await globex.goto(`${stack.url}/dashboard/profile`);
     await globex.locator('#user-usr_alice').waitFor();
     assert.ok(globex.url().startsWith(`${stack.idpUrl}/oauth/authorize?`), globex.url());
-    await idp.reload();
+    await idp.goto(`${stack.idpUrl}/dev`);
     assert.equal(await idp.locator('#sign-ins tr', { hasText: 'alice@acme.test' }).count(), 0);
   } finally {
     await other.close();

@@ -225,17 +225,7 @@ impl Stack {
 
     /// Moves every replay marker's expiry `seconds` earlier: as if that much time had passed.
     pub async fn age_replay_markers(&self, seconds: i64) {
-        let markers = self
-            .dynamo
-            .scan()
-            .table_name(&self.table)
-            .send()
-            .await
-            .expect("scan")
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|item| item["id"].as_s().is_ok_and(|id| id.starts_with("seen#")));
+        let (markers, _) = self.items().await;
         for marker in markers {
             let expiration: i64 = marker["expiration"]
                 .as_n()
@@ -283,6 +273,12 @@ impl Stack {
     /// Every item in the session table but the replay markers it also holds (keys `seen#...`):
     /// a stray item without `data` still shows.
     pub async fn session_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.items().await.1
+    }
+
+    /// Every item in the session table (one page: the tests' tables are small), as (replay
+    /// markers, the rest).
+    async fn items(&self) -> (Vec<Item>, Vec<Item>) {
         self.dynamo
             .scan()
             .table_name(&self.table)
@@ -293,15 +289,16 @@ impl Stack {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter(|item| {
-                !item
-                    .get("id")
+            .partition(|item| {
+                item.get("id")
                     .and_then(|id| id.as_s().ok())
                     .is_some_and(|id| id.starts_with("seen#"))
             })
-            .collect()
     }
 }
+
+/// A table item.
+type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug)]
 struct NoServiceConfig;
